@@ -1,0 +1,164 @@
+# h8s — GNU make build.
+#
+# Layout is convention, not configuration: every .c under core/ and proto/
+# goes into build/libh8s.a, gateway/*.c link into build/h8sd, agent/*.c into
+# build/h8srd, every tests/test_*.c becomes one cmocka test binary (with
+# tests/support/*.c linked in), every fuzz/fuzz_*.c one libFuzzer harness
+# whose seed corpus is fuzz/corpus/<name>/. Adding a file needs no edit here.
+
+CC      ?= cc
+ifeq ($(origin CC),default)
+CC      := cc
+endif
+BUILD   ?= build
+
+# Debian packages the project needs; `make deps` installs the missing ones.
+DEPS_PKGS := build-essential clang libclang-rt-14-dev liburing-dev libbearssl-dev \
+             node-llhttp libcmocka-dev libsodium-dev nats-server libnats-dev \
+             curl openssl python3 python3-websockets
+
+LLHTTP_DIR := /usr/share/llhttp
+LLHTTP_INC := /usr/share/include/llhttp
+LLHTTP_SRC := $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c $(LLHTTP_DIR)/llhttp.c
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wvla
+CPPFLAGS += -D_GNU_SOURCE -I. -I$(LLHTTP_INC)
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 $(WARN) -fno-strict-aliasing
+LDLIBS   += -luring -lbearssl -lsodium -lpthread
+# llhttp is generated third-party code: it gets our optimisation flags but
+# not our warning set (it has unused parameters by design). Ours stays -Werror.
+LLHTTP_CFLAGS := -O2 -g -std=c11
+
+LIB_SRC  := $(sort $(wildcard core/*.c proto/*.c))
+GW_SRC   := $(sort $(wildcard gateway/*.c))
+AG_SRC   := $(sort $(wildcard agent/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TSUP_SRC := $(sort $(wildcard tests/support/*.c))
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+BENCH_SRC:= $(sort $(wildcard bench/bench_*.c))
+
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LLHTTP_OBJ := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
+GW_OBJ     := $(GW_SRC:%.c=$(BUILD)/obj/%.o)
+AG_OBJ     := $(AG_SRC:%.c=$(BUILD)/obj/%.o)
+TSUP_OBJ   := $(TSUP_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+FUZZ_BIN   := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all deps test unit asan fuzz fuzz-smoke static demo clean bench-nats check-deps
+.DELETE_ON_ERROR:
+
+all: $(BUILD)/h8sd $(BUILD)/h8srd
+
+# ---------------------------------------------------------------- deps
+# Installs whatever is missing when run as root; otherwise prints the exact
+# command. Targets that compile depend on check-deps, which only verifies and
+# names the missing packages.
+deps:
+	@missing=$$(for p in $(DEPS_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "deps: all packages present"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+	    echo "deps: missing packages; run: sudo apt-get install -y" $$missing; exit 1; \
+	fi
+
+check-deps:
+	@for h in liburing.h bearssl.h sodium.h; do \
+	    [ -f /usr/include/$$h ] || { echo "missing $$h: run 'make deps' (packages liburing-dev libbearssl-dev libsodium-dev)"; exit 1; }; \
+	done; \
+	[ -f $(LLHTTP_DIR)/llhttp.c ] || { echo "missing llhttp sources: run 'make deps' (package node-llhttp)"; exit 1; }
+
+# ---------------------------------------------------------------- build
+$(BUILD)/obj/%.o: %.c | check-deps
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c | check-deps
+	@mkdir -p $(@D)
+	$(CC) -I$(LLHTTP_INC) $(LLHTTP_CFLAGS) $(EXTRA_LLHTTP_CFLAGS) -c $< -o $@
+
+$(BUILD)/libh8s.a: $(LIB_OBJ) $(LLHTTP_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/h8sd: $(GW_OBJ) $(BUILD)/libh8s.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(GW_OBJ) $(BUILD)/libh8s.a $(LDLIBS)
+
+$(BUILD)/h8srd: $(AG_OBJ) $(BUILD)/libh8s.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(AG_OBJ) $(BUILD)/libh8s.a $(LDLIBS)
+
+# ---------------------------------------------------------------- tests
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TSUP_OBJ) $(BUILD)/libh8s.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TSUP_OBJ) $(BUILD)/libh8s.a $(LDLIBS) -lcmocka
+
+unit: $(TEST_BIN) $(BUILD)/h8sd $(BUILD)/h8srd
+
+# Runs every test binary (each starts its own nats-server where it needs one)
+# and prints one summary line. TESTS=name restricts to matching binaries.
+test: unit
+	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
+
+# The same tests under AddressSanitizer + UndefinedBehaviorSanitizer (clang).
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    EXTRA_LLHTTP_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" test
+
+# ---------------------------------------------------------------- fuzz
+FUZZ_SECONDS ?= 20
+FUZZ_CFLAGS  := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+# The library is compiled once with coverage instrumentation
+# (fuzzer-no-link); each harness then only compiles its own file and links.
+FUZZ_LIB_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o) $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/fuzzobj/llhttp/%.o,$(LLHTTP_SRC))
+
+$(BUILD)/fuzzobj/%.o: %.c | check-deps
+	@mkdir -p $(@D)
+	clang $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_LIB_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/fuzzobj/llhttp/%.o: $(LLHTTP_DIR)/%.c | check-deps
+	@mkdir -p $(@D)
+	clang -I$(LLHTTP_INC) -std=c11 $(FUZZ_LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/libh8s-fuzz.a: $(FUZZ_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/libh8s-fuzz.a
+	@mkdir -p $(@D)
+	clang $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_CFLAGS) -o $@ $< $(BUILD)/libh8s-fuzz.a $(LDLIBS)
+
+fuzz: $(FUZZ_BIN)
+
+# Each harness runs FUZZ_SECONDS from a scratch copy of its seed corpus;
+# any crash, leak or timeout fails the target.
+fuzz-smoke: fuzz
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) fuzz/smoke.sh $(FUZZ_BIN)
+
+# ---------------------------------------------------------------- bench
+$(BUILD)/bench/%: bench/%.c $(TSUP_OBJ) $(BUILD)/libh8s.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(TSUP_OBJ) $(BUILD)/libh8s.a $(LDLIBS) -lnats
+
+# ---------------------------------------------------------------- release
+static:
+	@$(MAKE) --no-print-directory BUILD=build/static LDFLAGS="-static" all
+	@file build/static/h8sd build/static/h8srd
+
+demo: deps all
+	@./build/h8sd --help
+	@echo
+	@./build/h8srd --help
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzzobj -name '*.d' 2>/dev/null)
