@@ -102,11 +102,12 @@ unit: $(TEST_BIN) $(BUILD)/h8sd $(BUILD)/h8srd
 
 # Runs every test binary (each starts its own nats-server where it needs one)
 # and prints one summary line. TESTS=name restricts to matching binaries.
-test: unit
+test: deps
+	@$(MAKE) --no-print-directory unit
 	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
 
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer (clang).
-asan:
+asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang \
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	    EXTRA_LLHTTP_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
@@ -140,7 +141,8 @@ fuzz: $(FUZZ_BIN)
 
 # Each harness runs FUZZ_SECONDS from a scratch copy of its seed corpus;
 # any crash, leak or timeout fails the target.
-fuzz-smoke: fuzz
+fuzz-smoke: deps
+	@$(MAKE) --no-print-directory fuzz
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) fuzz/smoke.sh $(FUZZ_BIN)
 
 # ---------------------------------------------------------------- bench
