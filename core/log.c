@@ -426,15 +426,44 @@ static void out_put(struct out *o, const char *s, size_t n)
     o->len += n;
 }
 
+/* Whether p[0..n) starts, after blanks, with "scheme://". */
+static bool starts_with_scheme(const char *p, size_t n)
+{
+    size_t i = 0, start;
+
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    start = i;
+    while (i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+                     (i > start && ((p[i] >= '0' && p[i] <= '9') || p[i] == '+' || p[i] == '-' ||
+                                    p[i] == '.'))))
+        i++;
+    return i > start && n - i >= 3 && memcmp(p + i, "://", 3) == 0;
+}
+
+/*
+ * End of the list item starting at a: the next comma that is followed by
+ * another "scheme://". A comma elsewhere may be an unescaped one inside a
+ * password, so it does not end the item: the item then spans to the last
+ * '@' and everything up to it gets hidden.
+ */
+static size_t item_end(const char *in, size_t a, size_t n)
+{
+    for (size_t i = a; i < n; i++) {
+        if (in[i] == ',' && starts_with_scheme(in + i + 1, n - i - 1))
+            return i;
+    }
+    return n;
+}
+
 size_t log_redact_url(const char *in, size_t n, char *out, size_t cap)
 {
     /* One byte of cap is kept for the NUL. */
     struct out o = {out, cap > 0 ? cap - 1 : 0, 0};
     size_t a = 0;
 
-    while (a <= n) {
-        const char *comma = memchr(in + a, ',', n - a);
-        size_t b = comma != NULL ? (size_t)(comma - in) : n;
+    for (;;) {
+        size_t b = item_end(in, a, n);
         size_t auth = a, at = SIZE_MAX;
 
         for (size_t i = a; i + 3 <= b; i++) {
@@ -443,20 +472,26 @@ size_t log_redact_url(const char *in, size_t n, char *out, size_t cap)
                 break;
             }
         }
+        size_t first_at = SIZE_MAX;
         for (size_t i = auth; i < b; i++) {
-            if (in[i] == '@')
+            if (in[i] == '@') {
                 at = i;
+                first_at = first_at == SIZE_MAX ? i : first_at;
+            }
         }
         if (at == SIZE_MAX) {
             out_put(&o, in + a, b - a);
         } else {
-            const char *colon = memchr(in + auth, ':', at - auth);
+            /* The user name ends at a ':' before the first '@' (it cannot
+             * hold a raw '@'); without one the whole userinfo is a token.
+             * A ':' after it may belong to a "host:port" of a later '@'. */
+            const char *colon = memchr(in + auth, ':', first_at - auth);
             size_t keep = colon != NULL ? (size_t)(colon - in) + 1 : auth;
             out_put(&o, in + a, keep - a);
             out_put(&o, "***", 3);
             out_put(&o, in + at, b - at);
         }
-        if (comma == NULL)
+        if (b == n)
             break;
         out_put(&o, ",", 1);
         a = b + 1;

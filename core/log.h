@@ -152,12 +152,16 @@ size_t log_format_line(enum log_format format, int64_t ts_ms, enum log_level lev
  * Copies in[0..n) into out (cap bytes, always NUL-terminated when cap > 0),
  * replacing credentials: a password becomes *** ("nats://user:pass@h" ->
  * "nats://user:***@h") and so does a token, as a whole ("tok@h" -> "***@h"),
- * for each item of a comma-separated list, with or without a scheme. The userinfo is
- * taken to end at the last '@' of an item, so an unescaped '/', '?' or '#'
- * inside a malformed password is still hidden; a path containing '@' is
- * over-redacted, never under-redacted. When out is too small the result is
- * cut, never leaking more than the full redaction would. Returns the length
- * of the full redacted text (excluding the NUL), like snprintf.
+ * for each item of a comma-separated list, with or without a scheme.
+ * Conservative on malformed input: the userinfo is taken to end at the last
+ * '@' of an item, and an item ends only at a comma followed by another
+ * "scheme://", so an unescaped '/', '?', '#' or ',' inside a password is
+ * still hidden ("nats://u:p,w@h" -> "nats://u:***@h"). The price is
+ * over-redaction: "http://h/a@b" loses "h/a" to ***, and scheme-less lists
+ * with credentials are redacted as one item ("u:p@a,u:q@b" -> "u:***@b").
+ * When out is too small the result is cut, never leaking more than the full
+ * redaction would. Returns the length of the full redacted text (excluding
+ * the NUL), like snprintf.
  */
 size_t log_redact_url(const char *in, size_t n, char *out, size_t cap);
 

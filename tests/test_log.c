@@ -321,10 +321,19 @@ static const struct redact redactions[] = {
     {"nats://user:@h", "nats://user:***@h"},
     {"nats://@h", "nats://***@h"},
     {"http://host/path@x", "http://***@x"},
+    {"http://tok@h:80/a@b", "http://***@b"},
+    {"nats://u@x:p@h", "nats://***@h"},
     {"https://u:p%40w@host/base", "https://u:***@host/base"},
     {"", ""},
     {",", ","},
     {"nats://a:b@h,", "nats://a:***@h,"},
+    /* A raw comma inside a password does not split the list there. */
+    {"nats://u:p,w@h", "nats://u:***@h"},
+    {"nats://u:p,w@h,tls://x:y@z", "nats://u:***@h,tls://x:***@z"},
+    {"nats://a:b@h1,h2:4222", "nats://a:***@h1,h2:4222"},
+    {"a:4222,b:4223", "a:4222,b:4223"},
+    {"u:p@a,u:q@b", "u:***@b"},
+    {"nats://h1, NATS://u:p@h2", "nats://h1, NATS://u:***@h2"},
     {"://x:y@z", "://x:***@z"},
 };
 
