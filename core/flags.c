@@ -9,12 +9,13 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/outbuf.h"
 #include "core/units.h"
 
-extern char **environ;
-
-/* Longest echo of a user value in a message, before "...". */
-#define ECHO_MAX 96
+/* Most bytes of a user value echoed in a message, before "...". */
+#define ECHO_MAX 64
+/* Room for an echo: every byte may become \xNN. */
+#define ECHO_BUF (4 * ECHO_MAX + 8)
 
 enum source { SRC_DEFAULT, SRC_ENV, SRC_ARG };
 
@@ -31,8 +32,8 @@ struct parser {
     size_t msglen;
 };
 
-__attribute__((format(printf, 3, 4))) static int fail(struct parser *p, int code,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct parser *p, int code, const char *fmt,
+                                                      ...)
 {
     va_list ap;
     int k;
@@ -50,29 +51,16 @@ __attribute__((format(printf, 3, 4))) static int fail(struct parser *p, int code
 
 /*
  * Makes untrusted text safe inside a one-line message: URL credentials
- * redacted, then printable ASCII kept, everything else as \xNN, cut to
- * ECHO_MAX characters.
+ * redacted first, then escaped and cut by outbuf_put_escaped.
  */
 static const char *echo(char *out, size_t cap, const char *s, size_t n)
 {
     char red[ECHO_MAX + 64];
-    size_t k = 0, rn = log_redact_url(s, n, red, sizeof(red));
+    size_t rn = log_redact_url(s, n, red, sizeof(red));
+    struct outbuf o = outbuf_make(out, cap);
 
-    if (rn >= sizeof(red))
-        rn = sizeof(red) - 1;
-    for (size_t i = 0; i < rn; i++) {
-        unsigned char c = (unsigned char)red[i];
-        if (k + 8 > cap || k >= ECHO_MAX) {
-            memcpy(out + k, "...", 3);
-            k += 3;
-            break;
-        }
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-            k += (size_t)snprintf(out + k, cap - k, "\\x%02x", c);
-        else
-            out[k++] = (char)c;
-    }
-    out[k] = '\0';
+    outbuf_put_escaped(&o, red, rn < sizeof(red) ? rn : sizeof(red) - 1, ECHO_MAX);
+    outbuf_finish(&o);
     return out;
 }
 
@@ -140,11 +128,10 @@ static const char *choices_reason(const char *const *choices, char *buf, size_t 
 }
 
 /* The error line for a value rejected for reason `why`. */
-static int bad_value(struct parser *p, size_t k, enum source src, const char *val,
-                     const char *why)
+static int bad_value(struct parser *p, size_t k, enum source src, const char *val, const char *why)
 {
     const struct flags_entry *e = p->e[k];
-    char q[ECHO_MAX + 16];
+    char q[ECHO_BUF];
 
     if (src == SRC_DEFAULT)
         return fail(p, FLAGS_ETABLE, "bad default \"%s\" for --%s: %s",
@@ -331,16 +318,15 @@ static int load_tables(struct parser *p)
             const struct flags_entry *e = &spec->groups[g].v[i];
             if (p->n == FLAGS_MAX)
                 return fail(p, FLAGS_ETABLE, "more than %d flags", FLAGS_MAX);
-            if (!valid_name(e->name) || strcmp(e->name, "help") == 0 ||
-                strcmp(e->name, "h") == 0 || strcmp(e->name, "version") == 0) {
-                char q[ECHO_MAX + 16];
+            if (!valid_name(e->name) || strcmp(e->name, "help") == 0 || strcmp(e->name, "h") == 0 ||
+                strcmp(e->name, "version") == 0) {
+                char q[ECHO_BUF];
                 const char *name = e->name ? e->name : "";
                 return fail(p, FLAGS_ETABLE, "flag table: bad or reserved flag name \"%s\"",
                             echo(q, sizeof(q), name, strlen(name)));
             }
             if ((unsigned)e->type > FLAGS_ENUM || !dest_set(e))
-                return fail(p, FLAGS_ETABLE, "flag table: --%s has no usable destination",
-                            e->name);
+                return fail(p, FLAGS_ETABLE, "flag table: --%s has no usable destination", e->name);
             for (size_t j = 0; j < p->n; j++) {
                 if (strcmp(p->e[j]->name, e->name) == 0)
                     return fail(p, FLAGS_ETABLE, "flag table: --%s defined twice", e->name);
@@ -389,7 +375,7 @@ static int find_flag(const struct parser *p, const char *name, size_t n)
 
 static int parse_args(struct parser *p, int argc, char *const argv[])
 {
-    char q[ECHO_MAX + 16];
+    char q[ECHO_BUF];
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *name, *eq, *val;

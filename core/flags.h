@@ -47,10 +47,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define FLAGS_MAX 128        /* flags in one spec, all groups together */
-#define FLAGS_LIST_MAX 64    /* values of one FLAGS_LIST flag */
-#define FLAGS_LIST_BUF 8192  /* bytes of all values of one list, NULs included */
-#define FLAGS_MSG_MAX 512    /* a message buffer that never truncates the prefix */
+#define FLAGS_MAX 128       /* flags in one spec, all groups together */
+#define FLAGS_LIST_MAX 64   /* values of one FLAGS_LIST flag */
+#define FLAGS_LIST_BUF 8192 /* bytes of all values of one list, NULs included */
+#define FLAGS_MSG_MAX 512   /* a message buffer that never truncates the prefix */
 
 enum flags_type {
     FLAGS_STRING,   /* dest.str: const char * */
@@ -129,7 +129,9 @@ struct flags_group {
     const struct flags_entry *v;
     size_t n;
 };
+/* clang-format off */
 #define FLAGS_GROUP(title, arr) {(title), (arr), sizeof(arr) / sizeof((arr)[0])}
+/* clang-format on */
 
 struct flags_spec {
     const char *prog;    /* program name used in messages and usage */
@@ -141,8 +143,8 @@ struct flags_spec {
 
 /* flags_parse results. */
 #define FLAGS_OK 0
-#define FLAGS_HELP 1     /* --help or -h: print flags_usage, exit 0 */
-#define FLAGS_VERSION 2  /* --version: print the version, exit 0 */
+#define FLAGS_HELP 1      /* --help or -h: print flags_usage, exit 0 */
+#define FLAGS_VERSION 2   /* --version: print the version, exit 0 */
 #define FLAGS_EUSAGE (-1) /* bad argument or environment value: msg says why */
 #define FLAGS_ETABLE (-2) /* the tables themselves are wrong (a bug): msg says why */
 

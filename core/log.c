@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/outbuf.h"
 #include "core/units.h"
 
 const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
@@ -329,8 +330,7 @@ static void put_field(struct line *l, const struct log_kv *kv, char *scratch, si
 }
 
 size_t log_format_line(enum log_format format, int64_t ts_ms, enum log_level level,
-                       const char *event, const struct log_kv *kv, size_t n, char *buf,
-                       size_t cap)
+                       const char *event, const struct log_kv *kv, size_t n, char *buf, size_t cap)
 {
     char scratch[LOG_LINE_MAX];
     char head[96];
@@ -355,12 +355,12 @@ size_t log_format_line(enum log_format format, int64_t ts_ms, enum log_level lev
     if (format == LOG_FORMAT_JSON)
         snprintf(head, sizeof(head),
                  "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"level\":\"%s\",\"event\":",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ms, lname);
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms,
+                 lname);
     else
-        snprintf(head, sizeof(head), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s event=",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ms, lname);
+        snprintf(head, sizeof(head),
+                 "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s event=", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms, lname);
     put(&l, head, strlen(head));
     if (event == NULL || event[0] == '\0')
         event = "unnamed";
@@ -395,8 +395,7 @@ void log_write(enum log_level level, const char *event, const struct log_kv *kv,
     clock_gettime(CLOCK_REALTIME, &now);
     len = log_format_line(
         (enum log_format)atomic_load_explicit(&log_sink.format, memory_order_relaxed),
-        (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, level, event, kv, n, buf,
-        sizeof(buf));
+        (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, level, event, kv, n, buf, sizeof(buf));
     fd = atomic_load_explicit(&log_sink.fd, memory_order_relaxed);
     while (off < len) {
         ssize_t w = write(fd, buf + off, len - off);
@@ -412,20 +411,6 @@ void log_write(enum log_level level, const char *event, const struct log_kv *kv,
 
 /* ------------------------------------------------------------- redaction */
 
-struct out {
-    char *p;
-    size_t cap, len;
-};
-
-static void out_put(struct out *o, const char *s, size_t n)
-{
-    if (o->len < o->cap) {
-        size_t room = o->cap - o->len;
-        memcpy(o->p + o->len, s, n < room ? n : room);
-    }
-    o->len += n;
-}
-
 /* Whether p[0..n) starts, after blanks, with "scheme://". */
 static bool starts_with_scheme(const char *p, size_t n)
 {
@@ -435,8 +420,8 @@ static bool starts_with_scheme(const char *p, size_t n)
         i++;
     start = i;
     while (i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
-                     (i > start && ((p[i] >= '0' && p[i] <= '9') || p[i] == '+' || p[i] == '-' ||
-                                    p[i] == '.'))))
+                     (i > start &&
+                      ((p[i] >= '0' && p[i] <= '9') || p[i] == '+' || p[i] == '-' || p[i] == '.'))))
         i++;
     return i > start && n - i >= 3 && memcmp(p + i, "://", 3) == 0;
 }
@@ -458,8 +443,7 @@ static size_t item_end(const char *in, size_t a, size_t n)
 
 size_t log_redact_url(const char *in, size_t n, char *out, size_t cap)
 {
-    /* One byte of cap is kept for the NUL. */
-    struct out o = {out, cap > 0 ? cap - 1 : 0, 0};
+    struct outbuf o = outbuf_make(out, cap);
     size_t a = 0;
 
     for (;;) {
@@ -480,23 +464,21 @@ size_t log_redact_url(const char *in, size_t n, char *out, size_t cap)
             }
         }
         if (at == SIZE_MAX) {
-            out_put(&o, in + a, b - a);
+            outbuf_put(&o, in + a, b - a);
         } else {
             /* The user name ends at a ':' before the first '@' (it cannot
              * hold a raw '@'); without one the whole userinfo is a token.
              * A ':' after it may belong to a "host:port" of a later '@'. */
             const char *colon = memchr(in + auth, ':', first_at - auth);
             size_t keep = colon != NULL ? (size_t)(colon - in) + 1 : auth;
-            out_put(&o, in + a, keep - a);
-            out_put(&o, "***", 3);
-            out_put(&o, in + at, b - at);
+            outbuf_put(&o, in + a, keep - a);
+            outbuf_put(&o, "***", 3);
+            outbuf_put(&o, in + at, b - at);
         }
         if (b == n)
             break;
-        out_put(&o, ",", 1);
+        outbuf_put(&o, ",", 1);
         a = b + 1;
     }
-    if (cap > 0)
-        out[o.len < o.cap ? o.len : o.cap] = '\0';
-    return o.len;
+    return outbuf_finish(&o);
 }

@@ -58,19 +58,19 @@ extern const char *const log_level_names[];
 extern const char *const log_format_names[];
 
 struct log_config {
-    enum log_level level;   /* lines below this level are dropped */
+    enum log_level level; /* lines below this level are dropped */
     enum log_format format;
-    int fd;                 /* written with write(2); not closed by log */
+    int fd; /* written with write(2); not closed by log */
 };
 
 enum log_kv_type {
-    LOG_KV_CSTR,  /* NUL-terminated string (NULL prints as null) */
-    LOG_KV_STR,   /* pointer + length; any bytes */
+    LOG_KV_CSTR, /* NUL-terminated string (NULL prints as null) */
+    LOG_KV_STR,  /* pointer + length; any bytes */
     LOG_KV_INT,
     LOG_KV_UINT,
     LOG_KV_BOOL,
-    LOG_KV_ERRNO, /* an errno value (either sign), printed as its message */
-    LOG_KV_URL,   /* NUL-terminated URL or comma list of URLs, redacted */
+    LOG_KV_ERRNO,   /* an errno value (either sign), printed as its message */
+    LOG_KV_URL,     /* NUL-terminated URL or comma list of URLs, redacted */
     LOG_KV_DURATION /* nanoseconds, printed in Go's form ("1.5s") */
 };
 
@@ -145,8 +145,7 @@ void log_write(enum log_level level, const char *event, const struct log_kv *kv,
  * 128 (returns 0 otherwise).
  */
 size_t log_format_line(enum log_format format, int64_t ts_ms, enum log_level level,
-                       const char *event, const struct log_kv *kv, size_t n, char *buf,
-                       size_t cap);
+                       const char *event, const struct log_kv *kv, size_t n, char *buf, size_t cap);
 
 /*
  * Copies in[0..n) into out (cap bytes, always NUL-terminated when cap > 0),

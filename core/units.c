@@ -1,6 +1,8 @@
 /* see units.h */
 #include "core/units.h"
 
+#include "core/outbuf.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,35 +18,27 @@ static bool is_digit(char c)
 }
 
 /*
- * Writes `reason "part" tail` into why. The offending part comes from
- * untrusted input and ends up in a one-line message, so anything that is
- * not printable ASCII is shown as \xNN and long parts are cut.
+ * Writes `reason "part" tail` into why. The part comes from untrusted input
+ * and ends up in a one-line message, so it is escaped and cut.
  */
 static void set_why(char *why, size_t whylen, const char *reason, const char *part, size_t n,
                     const char *tail)
 {
-    char q[80];
-    size_t k = 0;
+    struct outbuf o = outbuf_make(why, whylen);
 
-    if (why == NULL || whylen == 0)
+    if (why == NULL)
         return;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)part[i];
-        if (k + 8 > sizeof(q)) {
-            memcpy(q + k, "...", 3);
-            k += 3;
-            break;
-        }
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-            k += (size_t)snprintf(q + k, sizeof(q) - k, "\\x%02x", c);
-        else
-            q[k++] = (char)c;
+    outbuf_puts(&o, reason);
+    if (part != NULL) {
+        outbuf_puts(&o, " \"");
+        outbuf_put_escaped(&o, part, n, 24);
+        outbuf_puts(&o, "\"");
     }
-    q[k] = '\0';
-    if (part != NULL)
-        snprintf(why, whylen, "%s \"%s\"%s%s", reason, q, tail[0] ? " " : "", tail);
-    else
-        snprintf(why, whylen, "%s%s%s", reason, tail[0] ? " " : "", tail);
+    if (tail[0] != '\0') {
+        outbuf_puts(&o, " ");
+        outbuf_puts(&o, tail);
+    }
+    outbuf_finish(&o);
 }
 
 /* ------------------------------------------------------------ durations */
@@ -56,14 +50,9 @@ struct duration_unit {
 };
 
 static const struct duration_unit duration_units[] = {
-    {"ns", 2, 1},
-    {"us", 2, 1000},
-    {"\xc2\xb5s", 3, 1000}, /* U+00B5 MICRO SIGN */
+    {"ns", 2, 1},           {"us", 2, 1000},      {"\xc2\xb5s", 3, 1000}, /* U+00B5 MICRO SIGN */
     {"\xce\xbcs", 3, 1000}, /* U+03BC GREEK SMALL LETTER MU */
-    {"ms", 2, 1000000},
-    {"s", 1, 1000000000},
-    {"m", 1, 60000000000},
-    {"h", 1, 3600000000000},
+    {"ms", 2, 1000000},     {"s", 1, 1000000000}, {"m", 1, 60000000000},  {"h", 1, 3600000000000},
 };
 
 static uint64_t duration_unit_lookup(const char *p, size_t n)
@@ -210,12 +199,9 @@ static size_t put_uint(char *buf, size_t end, uint64_t v)
 
 static size_t copy_out(const char *s, size_t n, char *buf, size_t cap)
 {
-    if (cap > 0) {
-        size_t k = n < cap - 1 ? n : cap - 1;
-        memcpy(buf, s, k);
-        buf[k] = '\0';
-    }
-    return n;
+    struct outbuf o = outbuf_make(buf, cap);
+    outbuf_put(&o, s, n);
+    return outbuf_finish(&o);
 }
 
 size_t units_format_duration(int64_t ns, char *buf, size_t cap)
@@ -333,8 +319,8 @@ size_t units_format_size(uint64_t bytes, char *buf, size_t cap)
     for (size_t k = 0; k < 4; k++, shift -= 10) {
         uint64_t unit = (uint64_t)1 << shift;
         if (bytes != 0 && bytes % unit == 0) {
-            int len = snprintf(tmp, sizeof(tmp), "%llu%s", (unsigned long long)(bytes / unit),
-                               suffix[k]);
+            int len =
+                snprintf(tmp, sizeof(tmp), "%llu%s", (unsigned long long)(bytes / unit), suffix[k]);
             return copy_out(tmp, (size_t)len, buf, cap);
         }
     }

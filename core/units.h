@@ -38,10 +38,10 @@
 #define UNITS_SIZE_BUFSZ 32
 
 /* Error codes (negative). */
-#define UNITS_EINVAL (-1)   /* malformed: empty, stray character, no digits */
-#define UNITS_ENOUNIT (-2)  /* a duration number without a unit ("5") */
-#define UNITS_EUNIT (-3)    /* unknown duration unit or size suffix */
-#define UNITS_ERANGE (-4)   /* does not fit int64 nanoseconds / uint64 bytes */
+#define UNITS_EINVAL (-1)  /* malformed: empty, stray character, no digits */
+#define UNITS_ENOUNIT (-2) /* a duration number without a unit ("5") */
+#define UNITS_EUNIT (-3)   /* unknown duration unit or size suffix */
+#define UNITS_ERANGE (-4)  /* does not fit int64 nanoseconds / uint64 bytes */
 
 /*
  * Parses the duration s[0..n) (not necessarily NUL-terminated) into *ns.

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/outbuf.h"
+
 /* Longest IPv6 text inet_pton accepts ("ffff:...:255.255.255.255"). */
 #define IPV6_TEXT_MAX 45
 
@@ -262,8 +264,7 @@ static int parse_scheme(const char *s, size_t n, unsigned flags, struct url *u)
 {
     size_t i = 0;
 
-    while (i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' ||
-                     s[i] == '.'))
+    while (i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))
         i++;
     if (i == 0 || n - i < 3 || memcmp(s + i, "://", 3) != 0) {
         if (!(flags & URL_NO_SCHEME_NATS))
@@ -366,8 +367,8 @@ int url_parse_list(const char *s, size_t n, unsigned flags, struct url *out, siz
         else if (count == max)
             rc = URL_ETOOMANY;
         else
-            rc = url_parse(s + ia, ib - ia, flags, &out[count], buf ? buf + used : NULL,
-                           cap - used);
+            rc =
+                url_parse(s + ia, ib - ia, flags, &out[count], buf ? buf + used : NULL, cap - used);
         if (rc < 0) {
             if (bad_item != NULL)
                 *bad_item = count;
@@ -383,64 +384,41 @@ int url_parse_list(const char *s, size_t n, unsigned flags, struct url *out, siz
 
 /* ------------------------------------------------------------ formatting */
 
-struct out {
-    char *p;
-    size_t cap, len;
-};
-
-static void put(struct out *o, const void *s, size_t n)
-{
-    if (n == 0)
-        return;
-    if (o->len < o->cap) {
-        size_t room = o->cap - o->len;
-        memcpy(o->p + o->len, s, n < room ? n : room);
-    }
-    o->len += n;
-}
-
-static void put_str(struct out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
 size_t url_format_redacted(const struct url *u, char *out, size_t cap)
 {
-    struct out o = {out, cap > 0 ? cap - 1 : 0, 0};
+    struct outbuf o = outbuf_make(out, cap);
     char port[8];
 
-    put_str(&o, schemes[u->scheme].name);
-    put_str(&o, "://");
+    outbuf_puts(&o, schemes[u->scheme].name);
+    outbuf_puts(&o, "://");
     if (u->user.p != NULL) {
         if (u->has_password) {
             for (size_t i = 0; i < u->user.n; i++) {
                 char c = (char)u->user.p[i], enc[4];
                 if (is_unreserved(c)) {
-                    put(&o, &c, 1);
+                    outbuf_put(&o, &c, 1);
                 } else {
                     snprintf(enc, sizeof(enc), "%%%02X", (unsigned char)c);
-                    put(&o, enc, 3);
+                    outbuf_put(&o, enc, 3);
                 }
             }
-            put_str(&o, ":***@");
+            outbuf_puts(&o, ":***@");
         } else {
-            put_str(&o, "***@");
+            outbuf_puts(&o, "***@");
         }
     }
     if (u->host_type == URL_HOST_IPV6)
-        put_str(&o, "[");
-    put(&o, u->host.p, u->host.n);
+        outbuf_puts(&o, "[");
+    outbuf_put(&o, u->host.p, u->host.n);
     if (u->host_type == URL_HOST_IPV6)
-        put_str(&o, "]");
+        outbuf_puts(&o, "]");
     snprintf(port, sizeof(port), ":%u", (unsigned)u->port);
-    put_str(&o, port);
+    outbuf_puts(&o, port);
     if (u->path.n > 0)
-        put(&o, u->path.p, u->path.n);
+        outbuf_put(&o, u->path.p, u->path.n);
     if (u->query.p != NULL)
-        put_str(&o, "?***");
-    if (cap > 0)
-        out[o.len < o.cap ? o.len : o.cap] = '\0';
-    return o.len;
+        outbuf_puts(&o, "?***");
+    return outbuf_finish(&o);
 }
 
 const char *url_scheme_name(enum url_scheme scheme)

@@ -62,10 +62,10 @@ enum url_host_type { URL_HOST_NAME, URL_HOST_IPV4, URL_HOST_IPV6 };
 
 /* Flags for url_parse / url_parse_list. With none of the URL_ALLOW_* bits
  * every scheme is accepted; with some, only those. */
-#define URL_ALLOW_NATS 0x1u      /* nats://, tls:// */
-#define URL_ALLOW_HTTP 0x2u      /* http://, https:// */
-#define URL_ALLOW_WS 0x4u        /* ws://, wss:// */
-#define URL_NO_SCHEME_NATS 0x8u  /* "host[:port]" without a scheme is nats:// */
+#define URL_ALLOW_NATS 0x1u     /* nats://, tls:// */
+#define URL_ALLOW_HTTP 0x2u     /* http://, https:// */
+#define URL_ALLOW_WS 0x4u       /* ws://, wss:// */
+#define URL_NO_SCHEME_NATS 0x8u /* "host[:port]" without a scheme is nats:// */
 
 /* Error codes. */
 #define URL_EEMPTY (-1)      /* empty input */
@@ -89,10 +89,10 @@ enum url_host_type { URL_HOST_NAME, URL_HOST_IPV4, URL_HOST_IPV6 };
 struct url {
     enum url_scheme scheme;
     enum url_host_type host_type;
-    bool tls;           /* tls://, https://, wss:// */
-    bool port_explicit; /* the port was written out */
-    bool has_password;  /* "user:password@" rather than "token@" */
-    uint16_t port;      /* explicit or the scheme's default */
+    bool tls;             /* tls://, https://, wss:// */
+    bool port_explicit;   /* the port was written out */
+    bool has_password;    /* "user:password@" rather than "token@" */
+    uint16_t port;        /* explicit or the scheme's default */
     struct span user;     /* decoded user name or token; absent: {NULL, 0} */
     struct span password; /* decoded password; absent unless has_password */
     struct span host;     /* raw; IPv6 without the brackets */

@@ -48,38 +48,75 @@ static const char *check_route(const union flags_value *v)
 }
 
 static const struct flags_entry main_flags[] = {
-    {.name = "listen", .env = "H8S_LISTEN", .def = "0.0.0.0:8080", .metavar = "ADDR",
-     .help = "address to listen on", FLAGS_DEST_STRING(&cfg.listen)},
-    {.name = "publish-only", .env = "H8S_PUBLISH_ONLY", .help = "answer 200 at once",
+    {.name = "listen",
+     .env = "H8S_LISTEN",
+     .def = "0.0.0.0:8080",
+     .metavar = "ADDR",
+     .help = "address to listen on",
+     FLAGS_DEST_STRING(&cfg.listen)},
+    {.name = "publish-only",
+     .env = "H8S_PUBLISH_ONLY",
+     .help = "answer 200 at once",
      FLAGS_DEST_BOOL(&cfg.publish_only)},
-    {.name = "track-interest", .def = "true", .help = "track interest",
+    {.name = "track-interest",
+     .def = "true",
+     .help = "track interest",
      FLAGS_DEST_BOOL(&cfg.track)},
-    {.name = "workers", .env = "H8S_WORKERS", .help = "worker threads",
-     FLAGS_DEST_INT(&cfg.workers), .check = check_workers},
+    {.name = "workers",
+     .env = "H8S_WORKERS",
+     .help = "worker threads",
+     FLAGS_DEST_INT(&cfg.workers),
+     .check = check_workers},
     {.name = "offset", .help = "a signed number", FLAGS_DEST_INT(&cfg.offset)},
-    {.name = "request-timeout", .env = "H8S_REQUEST_TIMEOUT", .def = "30s",
-     .help = "sliding reply timeout", FLAGS_DEST_DURATION(&cfg.request_timeout),
+    {.name = "request-timeout",
+     .env = "H8S_REQUEST_TIMEOUT",
+     .def = "30s",
+     .help = "sliding reply timeout",
+     FLAGS_DEST_DURATION(&cfg.request_timeout),
      .check = flags_check_positive},
-    {.name = "max-body-size", .def = "2M", .help = "request body limit",
-     FLAGS_DEST_SIZE(&cfg.max_body), .check = flags_check_size_positive},
-    {.name = "hostname", .env = "H8SRD_HOSTNAME", .metavar = "HOST",
-     .help = "public host name", FLAGS_DEST_LIST(&cfg.hostnames),
-     .opts = FLAGS_ENV_COMMA | FLAGS_REQUIRED, .check = flags_check_nonempty},
-    {.name = "host-filters", .env = "H8S_HOST_FILTERS", .def = "a.example, b.example",
-     .help = "hosts to accept", FLAGS_DEST_LIST(&cfg.filters),
+    {.name = "max-body-size",
+     .def = "2M",
+     .help = "request body limit",
+     FLAGS_DEST_SIZE(&cfg.max_body),
+     .check = flags_check_size_positive},
+    {.name = "hostname",
+     .env = "H8SRD_HOSTNAME",
+     .metavar = "HOST",
+     .help = "public host name",
+     FLAGS_DEST_LIST(&cfg.hostnames),
+     .opts = FLAGS_ENV_COMMA | FLAGS_REQUIRED,
+     .check = flags_check_nonempty},
+    {.name = "host-filters",
+     .env = "H8S_HOST_FILTERS",
+     .def = "a.example, b.example",
+     .help = "hosts to accept",
+     FLAGS_DEST_LIST(&cfg.filters),
      .opts = FLAGS_ENV_COMMA | FLAGS_ARG_COMMA},
-    {.name = "route", .metavar = "HOST=URL", .help = "extra route",
-     FLAGS_DEST_LIST(&cfg.routes), .check = check_route},
-    {.name = "authorization-key", .env = "H8S_AUTHORIZATION_KEY", .def = "hunter2",
-     .help = "required Authorization value", FLAGS_DEST_STRING(&cfg.auth_key),
+    {.name = "route",
+     .metavar = "HOST=URL",
+     .help = "extra route",
+     FLAGS_DEST_LIST(&cfg.routes),
+     .check = check_route},
+    {.name = "authorization-key",
+     .env = "H8S_AUTHORIZATION_KEY",
+     .def = "hunter2",
+     .help = "required Authorization value",
+     FLAGS_DEST_STRING(&cfg.auth_key),
      .opts = FLAGS_SECRET},
-    {.name = "log-level", .env = "H8S_LOG_LEVEL", .def = "info", .help = "log level",
+    {.name = "log-level",
+     .env = "H8S_LOG_LEVEL",
+     .def = "info",
+     .help = "log level",
      FLAGS_DEST_ENUM(&cfg.log_level, log_level_names)},
 };
 
 static const struct flags_entry nats_flags[] = {
-    {.name = "nats-url", .env = "NATS_URL", .def = "nats://127.0.0.1:4222", .metavar = "URLS",
-     .help = "NATS servers", FLAGS_DEST_STRING(&cfg.nats_url)},
+    {.name = "nats-url",
+     .env = "NATS_URL",
+     .def = "nats://127.0.0.1:4222",
+     .metavar = "URLS",
+     .help = "NATS servers",
+     FLAGS_DEST_STRING(&cfg.nats_url)},
     {.name = "nats-name", .help = "connection name", FLAGS_DEST_STRING(&cfg.name)},
 };
 
@@ -192,12 +229,12 @@ static void test_bools(void **state)
         const char *arg;
         bool want;
     } v[] = {
-        {"--publish-only", true},         {"-publish-only", true},
-        {"--publish-only=true", true},    {"--publish-only=1", true},
-        {"--publish-only=True", true},    {"--publish-only=TRUE", true},
-        {"--publish-only=t", true},       {"--publish-only=false", false},
-        {"--publish-only=0", false},      {"--publish-only=F", false},
-        {"--publish-only=False", false},  {"--publish-only=FALSE", false},
+        {"--publish-only", true},        {"-publish-only", true},
+        {"--publish-only=true", true},   {"--publish-only=1", true},
+        {"--publish-only=True", true},   {"--publish-only=TRUE", true},
+        {"--publish-only=t", true},      {"--publish-only=false", false},
+        {"--publish-only=0", false},     {"--publish-only=F", false},
+        {"--publish-only=False", false}, {"--publish-only=FALSE", false},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
@@ -218,7 +255,8 @@ static void test_bools(void **state)
 static void test_lists(void **state)
 {
     (void)state;
-    assert_int_equal(run("--route", "a=http://x", "--route=b=http://y", "--route", "c=z"), FLAGS_OK);
+    assert_int_equal(run("--route", "a=http://x", "--route=b=http://y", "--route", "c=z"),
+                     FLAGS_OK);
     assert_int_equal(cfg.routes.n, 3);
     assert_string_equal(cfg.routes.item[0], "a=http://x");
     assert_string_equal(cfg.routes.item[1], "b=http://y");
@@ -261,7 +299,8 @@ static void test_list_bounds(void **state)
     assert_string_equal(cfg.routes.item[FLAGS_LIST_MAX - 1], "h63=u");
     assert_int_equal(flags_parse(&spec, FLAGS_LIST_MAX + 2, argv, host_env, msg, sizeof(msg)),
                      FLAGS_EUSAGE);
-    assert_string_equal(msg, "h8sd: invalid value \"h64=u\" for --route: too many values (at most 64)");
+    assert_string_equal(msg,
+                        "h8sd: invalid value \"h64=u\" for --route: too many values (at most 64)");
 
     /* The byte budget: a few huge values overflow the list buffer. */
     static char big[3000];
@@ -412,7 +451,10 @@ static void test_secret_and_required(void **state)
     (void)state;
     /* A secret flag's value never appears, from argv or env. */
     static const struct flags_entry sec[] = {
-        {.name = "key", .env = "KEY", .help = "k", FLAGS_DEST_INT(&cfg.offset),
+        {.name = "key",
+         .env = "KEY",
+         .help = "k",
+         FLAGS_DEST_INT(&cfg.offset),
          .opts = FLAGS_SECRET},
     };
     static const struct flags_group g[] = {FLAGS_GROUP(NULL, sec)};
@@ -498,10 +540,12 @@ static void test_table_errors(void **state)
     static const struct flags_entry reserved[] = {{.name = "help", FLAGS_DEST_INT(&x)}};
     static const struct flags_entry upper[] = {{.name = "Big", FLAGS_DEST_INT(&x)}};
     static const struct flags_entry nodest[] = {{.name = "a", .type = FLAGS_INT}};
-    static const struct flags_entry nochoices[] = {{.name = "a", FLAGS_DEST_ENUM(&cfg.log_level, NULL)}};
-    static const struct flags_entry baddef[] = {{.name = "t", .def = "30", FLAGS_DEST_DURATION(&x)}};
+    static const struct flags_entry nochoices[] = {
+        {.name = "a", FLAGS_DEST_ENUM(&cfg.log_level, NULL)}};
+    static const struct flags_entry baddef[] = {
+        {.name = "t", .def = "30", FLAGS_DEST_DURATION(&x)}};
     static const struct flags_group gs[][1] = {
-        {FLAGS_GROUP(NULL, dup)},    {FLAGS_GROUP(NULL, reserved)}, {FLAGS_GROUP(NULL, upper)},
+        {FLAGS_GROUP(NULL, dup)},    {FLAGS_GROUP(NULL, reserved)},  {FLAGS_GROUP(NULL, upper)},
         {FLAGS_GROUP(NULL, nodest)}, {FLAGS_GROUP(NULL, nochoices)}, {FLAGS_GROUP(NULL, baddef)},
     };
     static const char *const want[] = {
@@ -648,11 +692,16 @@ static void test_exit_wrapper(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),         cmocka_unit_test(test_value_forms),
-        cmocka_unit_test(test_bools),            cmocka_unit_test(test_lists),
-        cmocka_unit_test(test_list_bounds),      cmocka_unit_test(test_env),
-        cmocka_unit_test(test_errors_one_line),  cmocka_unit_test(test_secret_and_required),
-        cmocka_unit_test(test_help_and_version), cmocka_unit_test(test_table_errors),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_value_forms),
+        cmocka_unit_test(test_bools),
+        cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_list_bounds),
+        cmocka_unit_test(test_env),
+        cmocka_unit_test(test_errors_one_line),
+        cmocka_unit_test(test_secret_and_required),
+        cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_table_errors),
         cmocka_unit_test(test_exit_wrapper),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,8 +24,8 @@
 /* 2026-11-26T19:52:37.123Z */
 static int64_t fixed_ts(void)
 {
-    struct tm tm = {.tm_year = 126, .tm_mon = 10, .tm_mday = 26,
-                    .tm_hour = 19, .tm_min = 52, .tm_sec = 37};
+    struct tm tm = {
+        .tm_year = 126, .tm_mon = 10, .tm_mday = 26, .tm_hour = 19, .tm_min = 52, .tm_sec = 37};
     return (int64_t)timegm(&tm) * 1000 + 123;
 }
 
@@ -45,14 +45,17 @@ static const char *fmt_line(enum log_format f, enum log_level lvl, const char *e
     return line;
 }
 
-#define KV(...) ((const struct log_kv[]){__VA_ARGS__}), sizeof((const struct log_kv[]){__VA_ARGS__}) / sizeof(struct log_kv)
+#define KV(...)                                                                                    \
+    ((const struct log_kv[]){__VA_ARGS__}),                                                        \
+        sizeof((const struct log_kv[]){__VA_ARGS__}) / sizeof(struct log_kv)
 
 static void test_logfmt_basic(void **state)
 {
     (void)state;
     assert_string_equal(fmt_line(LOG_FORMAT_LOGFMT, LOG_INFO, "nats_connected",
                                  KV(LOG_STR("server", "nats://h:4222"), LOG_INT("rtt_ms", 3))),
-                        "ts=" TS " level=info event=nats_connected server=nats://h:4222 rtt_ms=3\n");
+                        "ts=" TS
+                        " level=info event=nats_connected server=nats://h:4222 rtt_ms=3\n");
     assert_string_equal(fmt_line(LOG_FORMAT_LOGFMT, LOG_ERROR, "boom", NULL, 0),
                         "ts=" TS " level=error event=boom\n");
     assert_string_equal(fmt_line(LOG_FORMAT_LOGFMT, LOG_DEBUG, "x", NULL, 0),
@@ -139,15 +142,13 @@ static void test_escaping(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(escapes) / sizeof(escapes[0]); i++) {
         snprintf(want, sizeof(want), "ts=" TS " level=info event=e v=%s\n", escapes[i].logfmt);
-        assert_string_equal(fmt_line(LOG_FORMAT_LOGFMT, LOG_INFO, "e",
-                                     KV(LOG_STR("v", escapes[i].in))),
-                            want);
+        assert_string_equal(
+            fmt_line(LOG_FORMAT_LOGFMT, LOG_INFO, "e", KV(LOG_STR("v", escapes[i].in))), want);
         snprintf(want, sizeof(want),
                  "{\"ts\":\"" TS "\",\"level\":\"info\",\"event\":\"e\",\"v\":%s}\n",
                  escapes[i].json);
-        assert_string_equal(fmt_line(LOG_FORMAT_JSON, LOG_INFO, "e",
-                                     KV(LOG_STR("v", escapes[i].in))),
-                            want);
+        assert_string_equal(
+            fmt_line(LOG_FORMAT_JSON, LOG_INFO, "e", KV(LOG_STR("v", escapes[i].in))), want);
     }
     /* The event name is escaped like a value; an empty one gets a name. */
     assert_string_equal(fmt_line(LOG_FORMAT_LOGFMT, LOG_INFO, "bad event\n", NULL, 0),
@@ -202,9 +203,9 @@ static void test_truncation_long_value(void **state)
         /* Plain bytes: the line fills up to the limit exactly. */
         memset(big, 'a', sizeof(big) - 1);
         big[sizeof(big) - 1] = '\0';
-        size_t len = log_format_line((enum log_format)f, fixed_ts(), LOG_INFO, "e",
-                                     KV(LOG_STR("v", big), LOG_INT("after", 1)), line,
-                                     sizeof(line));
+        size_t len =
+            log_format_line((enum log_format)f, fixed_ts(), LOG_INFO, "e",
+                            KV(LOG_STR("v", big), LOG_INT("after", 1)), line, sizeof(line));
         check_truncated((enum log_format)f, line, len);
         assert_true(len > LOG_LINE_MAX - 32);
         line[len] = '\0';
@@ -215,8 +216,8 @@ static void test_truncation_long_value(void **state)
 
         /* Escapes are never split: every backslash still has its pair. */
         memset(big, '"', sizeof(big) - 1);
-        len = log_format_line((enum log_format)f, fixed_ts(), LOG_INFO, "e",
-                              KV(LOG_STR("v", big)), line, sizeof(line));
+        len = log_format_line((enum log_format)f, fixed_ts(), LOG_INFO, "e", KV(LOG_STR("v", big)),
+                              line, sizeof(line));
         check_truncated((enum log_format)f, line, len);
         size_t end = len - (f == LOG_FORMAT_JSON ? strlen(",\"truncated\":true}\n")
                                                  : strlen(" truncated=true\n"));
@@ -228,15 +229,15 @@ static void test_truncation_long_value(void **state)
         for (size_t i = 0; i + 3 < sizeof(big); i += 3)
             memcpy(big + i, "\xe2\x82\xac", 3);
         big[sizeof(big) - 1 - (sizeof(big) - 1) % 3] = '\0';
-        len = log_format_line((enum log_format)f, fixed_ts(), LOG_INFO, "e",
-                              KV(LOG_STR("v", big)), line, sizeof(line));
+        len = log_format_line((enum log_format)f, fixed_ts(), LOG_INFO, "e", KV(LOG_STR("v", big)),
+                              line, sizeof(line));
         check_truncated((enum log_format)f, line, len);
 
         /* Control bytes (4-6 byte escapes). */
         memset(big, '\x01', sizeof(big) - 1);
         big[sizeof(big) - 1] = '\0';
-        len = log_format_line((enum log_format)f, fixed_ts(), LOG_INFO, "e",
-                              KV(LOG_STR("v", big)), line, sizeof(line));
+        len = log_format_line((enum log_format)f, fixed_ts(), LOG_INFO, "e", KV(LOG_STR("v", big)),
+                              line, sizeof(line));
         check_truncated((enum log_format)f, line, len);
     }
 }
@@ -269,9 +270,9 @@ static void test_truncation_many_fields(void **state)
     memset(big, 'x', LOG_LINE_MAX - 200);
     big[LOG_LINE_MAX - 200] = '\0';
     for (int f = 0; f < 2; f++) {
-        size_t len = log_format_line((enum log_format)f, fixed_ts(), LOG_INFO, "e",
-                                     KV(LOG_STR("pad", big), LOG_STR("pad2", big)), line,
-                                     sizeof(line));
+        size_t len =
+            log_format_line((enum log_format)f, fixed_ts(), LOG_INFO, "e",
+                            KV(LOG_STR("pad", big), LOG_STR("pad2", big)), line, sizeof(line));
         check_truncated((enum log_format)f, line, len);
     }
 }
@@ -292,8 +293,8 @@ static void test_truncation_small_cap(void **state)
     /* A long event name is cut like a value. */
     static char big[LOG_LINE_MAX * 2];
     memset(big, 'e', sizeof(big) - 1);
-    size_t len = log_format_line(LOG_FORMAT_JSON, fixed_ts(), LOG_INFO, big, NULL, 0, line,
-                                 sizeof(line));
+    size_t len =
+        log_format_line(LOG_FORMAT_JSON, fixed_ts(), LOG_INFO, big, NULL, 0, line, sizeof(line));
     check_truncated(LOG_FORMAT_JSON, line, len);
 }
 

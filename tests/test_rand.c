@@ -170,9 +170,12 @@ static void test_two_pools_differ(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_id_shape),         cmocka_unit_test(test_unique_and_uniform),
-        cmocka_unit_test(test_rejection_on_known_bytes), cmocka_unit_test(test_bytes_sizes),
-        cmocka_unit_test(test_u64),              cmocka_unit_test(test_two_pools_differ),
+        cmocka_unit_test(test_id_shape),
+        cmocka_unit_test(test_unique_and_uniform),
+        cmocka_unit_test(test_rejection_on_known_bytes),
+        cmocka_unit_test(test_bytes_sizes),
+        cmocka_unit_test(test_u64),
+        cmocka_unit_test(test_two_pools_differ),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -410,7 +410,8 @@ static void test_size_invalid(void **state)
     uint64_t v;
     /* An embedded NUL is a byte like any other, not a terminator. */
     assert_int_equal(parse_size_n("1\0", 2, &v, why, sizeof(why)), UNITS_EUNIT);
-    assert_string_equal(why, "unknown suffix \"\\x00\" (use K, M, G or T, optionally followed by B or iB)");
+    assert_string_equal(
+        why, "unknown suffix \"\\x00\" (use K, M, G or T, optionally followed by B or iB)");
     assert_int_equal(parse_size_n("5x", 2, &v, why, sizeof(why)), UNITS_EUNIT);
     assert_string_equal(why,
                         "unknown suffix \"x\" (use K, M, G or T, optionally followed by B or iB)");
@@ -467,11 +468,11 @@ static void test_strerror(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration_valid),     cmocka_unit_test(test_duration_invalid),
-        cmocka_unit_test(test_duration_messages),  cmocka_unit_test(test_duration_no_overread),
-        cmocka_unit_test(test_duration_format),    cmocka_unit_test(test_duration_roundtrip),
-        cmocka_unit_test(test_size_valid),         cmocka_unit_test(test_size_invalid),
-        cmocka_unit_test(test_size_format),        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_duration_valid),    cmocka_unit_test(test_duration_invalid),
+        cmocka_unit_test(test_duration_messages), cmocka_unit_test(test_duration_no_overread),
+        cmocka_unit_test(test_duration_format),   cmocka_unit_test(test_duration_roundtrip),
+        cmocka_unit_test(test_size_valid),        cmocka_unit_test(test_size_invalid),
+        cmocka_unit_test(test_size_format),       cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
