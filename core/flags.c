@@ -149,28 +149,32 @@ static int bad_value(struct parser *p, size_t k, enum source src, const char *va
     return fail(p, FLAGS_EUSAGE, "invalid value \"%s\" for --%s: %s", q, e->name, why);
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static int list_add(struct parser *p, size_t k, enum source src, const char *item, size_t n,
                     const char *whole, bool split)
 {
     const struct flags_entry *e = p->e[k];
     struct flags_list *l = e->dest.list;
-    char tmp[FLAGS_LIST_BUF];
+    char *slot = l->buf + l->used;
     union flags_value v;
     const char *why;
 
     if (n == 0)
         return bad_value(p, k, src, whole, split ? "empty item in list" : "must not be empty");
     if (l->n == FLAGS_LIST_MAX)
-        return bad_value(p, k, src, whole, "too many values (at most 64)");
+        return bad_value(p, k, src, whole, "too many values (at most " STR(FLAGS_LIST_MAX) ")");
     if (n >= sizeof(l->buf) - l->used)
-        return bad_value(p, k, src, whole, "values too long (at most 8192 bytes in all)");
-    memcpy(tmp, item, n);
-    tmp[n] = '\0';
-    v.str = tmp;
+        return bad_value(p, k, src, whole,
+                         "values too long (at most " STR(FLAGS_LIST_BUF) " bytes in all)");
+    /* Written in place but counted only once the validator accepts it. */
+    memcpy(slot, item, n);
+    slot[n] = '\0';
+    v.str = slot;
     if (e->check != NULL && (why = e->check(&v)) != NULL)
-        return bad_value(p, k, src, tmp, why);
-    memcpy(l->buf + l->used, tmp, n + 1);
-    l->item[l->n++] = l->buf + l->used;
+        return bad_value(p, k, src, slot, why);
+    l->item[l->n++] = slot;
     l->used += n + 1;
     return 0;
 }
