@@ -292,7 +292,7 @@ int units_parse_size(const char *s, size_t n, uint64_t *bytes, char *why, size_t
         return UNITS_EINVAL;
     }
     if (i < n && s[i] == '.') {
-        set_why(why, whylen, "fractional sizes are not supported:", s, n, "");
+        set_why(why, whylen, "fractional sizes are not supported", NULL, 0, "");
         return UNITS_EINVAL;
     }
     mult = size_suffix(s + i, n - i);
