@@ -2,7 +2,8 @@
  * tests/test_natsd.c — the nats-server test harness itself.
  *
  * Real servers on loopback, raw sockets, no client library: start/stop
- * leave nothing behind, config fragments reach the server, a SIGKILLed
+ * leave nothing behind, config fragments (max_payload, TLS) reach the
+ * server, a SIGKILLed
  * server comes back on the same port, lame duck mode, freezing with
  * SIGSTOP, and a 3-node cluster that routes a message from node A to
  * node C, also after node A was killed and restarted.
@@ -112,6 +113,41 @@ static void test_conf_fragment(void **state)
     assert_non_null(rawsock_read_until(fd, &b, "\r\n", T_MS, &err));
     assert_non_null(strstr(b.buf, "\"max_payload\":1234"));
     assert_non_null(strstr(b.buf, "\"server_name\":\"frag\""));
+    close(fd);
+}
+
+/* A TLS fragment: the readiness probe copes (INFO comes before TLS). */
+static void test_tls_fragment(void **state)
+{
+    char dir[] = "/tmp/h8s-natsd-tls-XXXXXX", cmd[1024], conf[512];
+    struct natsd_opts o = {.conf = conf};
+    struct natsd *d;
+    struct rawsock_buf b;
+    int fd, err, rc;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s/key.pem -out %s/cert.pem -days 1 -subj /CN=localhost "
+             "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+             dir, dir);
+    rc = system(cmd);
+    snprintf(conf, sizeof(conf),
+             "tls {\n  cert_file: \"%s/cert.pem\"\n  key_file: \"%s/key.pem\"\n}", dir, dir);
+    if (rc == 0)
+        rc = natsd_start(&d, &o);
+    snprintf(cmd, sizeof(cmd), "%s/cert.pem", dir);
+    unlink(cmd);
+    snprintf(cmd, sizeof(cmd), "%s/key.pem", dir);
+    unlink(cmd);
+    rmdir(dir);
+    assert_int_equal(rc, 0);
+    *state = d;
+    fd = rawsock_connect(natsd_port(d), T_MS);
+    assert_true(fd >= 0);
+    rawsock_buf_reset(&b);
+    assert_non_null(rawsock_read_until(fd, &b, "\r\n", T_MS, &err));
+    assert_non_null(strstr(b.buf, "\"tls_required\":true"));
     close(fd);
 }
 
@@ -297,6 +333,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_start_stop, teardown_one),
         cmocka_unit_test_teardown(test_conf_fragment, teardown_one),
+        cmocka_unit_test_teardown(test_tls_fragment, teardown_one),
         cmocka_unit_test(test_bad_conf_fails_cleanly),
         cmocka_unit_test_teardown(test_kill_restart_same_port, teardown_one),
         cmocka_unit_test_teardown(test_lame_duck, teardown_one),
