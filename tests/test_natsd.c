@@ -3,10 +3,9 @@
  *
  * Real servers on loopback, raw sockets, no client library: start/stop
  * leave nothing behind, config fragments (max_payload, TLS) reach the
- * server, a SIGKILLed
- * server comes back on the same port, lame duck mode, freezing with
- * SIGSTOP, and a 3-node cluster that routes a message from node A to
- * node C, also after node A was killed and restarted.
+ * server, a SIGKILLed server comes back on the same port, lame duck mode,
+ * freezing with SIGSTOP, and a 3-node cluster that routes a message from
+ * node A to node C, also after node A was killed and restarted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -121,7 +120,7 @@ static void test_tls_fragment(void **state)
 {
     char dir[] = "/tmp/h8s-natsd-tls-XXXXXX", cmd[1024], conf[512];
     struct natsd_opts o = {.conf = conf};
-    struct natsd *d;
+    struct natsd *d = NULL;
     struct rawsock_buf b;
     int fd, err, rc;
 

@@ -361,9 +361,11 @@ int natsd_start(struct natsd **out, const struct natsd_opts *opts)
         return -ENOMEM;
     if (tmp == NULL || *tmp == '\0')
         tmp = "/tmp";
-    if ((size_t)snprintf(d->dir, sizeof(d->dir), "%s/h8s-natsd-XXXXXX", tmp) >= sizeof(d->dir) ||
-        mkdtemp(d->dir) == NULL) {
-        rc = errno ? -errno : -ENAMETOOLONG;
+    if ((size_t)snprintf(d->dir, sizeof(d->dir), "%s/h8s-natsd-XXXXXX", tmp) >= sizeof(d->dir))
+        rc = -ENAMETOOLONG;
+    else
+        rc = mkdtemp(d->dir) == NULL ? -errno : 0;
+    if (rc != 0) {
         d->dir[0] = '\0';
         fprintf(stderr, "natsd: cannot create a directory under %s: %s\n", tmp, strerror(-rc));
         goto err;
