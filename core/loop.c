@@ -112,7 +112,7 @@ static int ring_init(struct loop *l, char *err, size_t errlen)
         struct io_uring_params p;
 
         memset(&p, 0, sizeof(p));
-        p.flags = modes[i] | IORING_SETUP_CQSIZE;
+        p.flags = modes[i] | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
         p.cq_entries = l->cfg.ring_entries * 4;
         r = io_uring_queue_init_params(l->cfg.ring_entries, &l->ring, &p);
         if (r == 0) {
@@ -164,7 +164,7 @@ static int ring_check(struct loop *l, char *err, size_t errlen)
         {IORING_OP_ACCEPT, "ACCEPT"},       {IORING_OP_RECV, "RECV"},
         {IORING_OP_SENDMSG, "SENDMSG"},     {IORING_OP_CONNECT, "CONNECT"},
         {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}, {IORING_OP_LINK_TIMEOUT, "LINK_TIMEOUT"},
-        {IORING_OP_READ, "READ"},           {IORING_OP_NOP, "NOP"},
+        {IORING_OP_READ, "READ"},
     };
     struct io_uring_probe *probe;
 

@@ -70,8 +70,10 @@ int loop_create(struct loop **out, const struct loop_config *cfg, char *err, siz
 
 /*
  * Frees the loop. Every connection still open is aborted (on_close called
- * with -ECANCELED) and every listener closed first. loop_destroy(NULL) is a
- * no-op. Must not be called from inside a callback of the same loop.
+ * with -ECANCELED) and every listener closed first. Timers still armed are
+ * disarmed without firing (their memory must still be valid here).
+ * loop_destroy(NULL) is a no-op. Must not be called from inside a callback
+ * of the same loop.
  */
 void loop_destroy(struct loop *l);
 

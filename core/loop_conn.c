@@ -262,8 +262,10 @@ static void conn_recv_cqe(struct loop_conn *c, int res, unsigned flags)
             starve_add(c);
         return;
     }
-    if (res == -ECANCELED)
-        return; /* pause or teardown asked for it */
+    /* -EAGAIN/-EINTR: nothing received (see loop_outq_sent); re-armed
+     * by loop_conn_work like any ended multishot. */
+    if (res == -ECANCELED || res == -EAGAIN || res == -EINTR)
+        return; /* -ECANCELED: pause or teardown asked for it */
     loop_conn_teardown(c, res);
 }
 

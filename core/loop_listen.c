@@ -230,6 +230,9 @@ void loop_listen_cqe(struct loop *l, struct loop_listener *ls, unsigned op, int 
         listen_accepted(ls, res);
         return;
     }
+    /* Transient, nothing accepted: re-armed at once by loop_listen_work. */
+    if (res == -EAGAIN || res == -EINTR)
+        return;
     ls->fn(ls, NULL, res);
     if (!(flags & IORING_CQE_F_MORE) && !(ls->flags & LOOP_LF_CLOSING))
         loop_timer_start(l, &ls->retry, LOOP_ACCEPT_RETRY_MS);

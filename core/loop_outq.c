@@ -152,6 +152,14 @@ void loop_outq_sent(struct loop_conn *c, int res)
     sendctx_put(l, c->sctx);
     c->sctx = NULL;
     c->flags &= ~LOOP_CF_SEND_INFLIGHT;
+    /*
+     * The sockets are O_NONBLOCK, so when the kernel falls back to a
+     * blocking attempt in its worker pool it can end with -EAGAIN and
+     * nothing sent. Not an error: the queue is unchanged and goes out again
+     * from loop_prepare.
+     */
+    if (res == -EAGAIN || res == -EINTR)
+        return;
     if (res <= 0) {
         /* A sendmsg of a non-empty queue never legitimately returns 0. */
         loop_conn_teardown(c, res < 0 ? res : -EIO);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "core/loop.h"
+#include "tests/support/loop_harness.h"
 
 struct tctx {
     struct loop *l;
@@ -31,13 +32,6 @@ struct rec {
     uint64_t rearm_ms;
     struct rec *victim; /* stopped from this timer's callback */
 };
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int setup(void **state)
 {
@@ -74,9 +68,9 @@ static int teardown(void **state)
 /* Runs iterations until *counter reaches want or 5 s pass. */
 static void run_until(struct loop *l, const int *counter, int want)
 {
-    uint64_t end = mono_ms() + 5000;
+    uint64_t end = lh_mono_ms() + 5000;
 
-    while (*counter < want && mono_ms() < end)
+    while (*counter < want && lh_mono_ms() < end)
         assert_true(loop_run_once(l, 100) >= 0);
     assert_int_equal(*counter, want);
 }
@@ -344,8 +338,8 @@ static void test_many_random(void **state)
     }
     for (int i = 0; i < MANY; i++)
         expect += m->recs[i].victim == NULL;
-    end = mono_ms() + 10000;
-    while (m->fired < expect && mono_ms() < end)
+    end = lh_mono_ms() + 10000;
+    while (m->fired < expect && lh_mono_ms() < end)
         assert_true(loop_run_once(t->l, -1) >= 0);
     assert_int_equal(m->fired, expect);
     assert_int_equal(m->bad_order, 0);
@@ -374,18 +368,18 @@ static void test_timer_drives_wait(void **state)
     /* An unbounded wait returns when the timer is due, having fired it. */
     assert_true(loop_run_once(t->l, 0) >= 0);
     assert_int_equal(loop_timer_start(t->l, &a, 40), 0);
-    t0 = mono_ms();
+    t0 = lh_mono_ms();
     r = loop_run_once(t->l, -1);
-    t1 = mono_ms();
+    t1 = lh_mono_ms();
     assert_int_equal(r, 0);
     assert_int_equal(g_count, 1);
     assert_true(t1 - t0 >= 39);
 
     /* A later timer does not stretch a bounded wait, and does not fire. */
     assert_int_equal(loop_timer_start(t->l, &far, 10000), 0);
-    t0 = mono_ms();
+    t0 = lh_mono_ms();
     r = loop_run_once(t->l, 20);
-    t1 = mono_ms();
+    t1 = lh_mono_ms();
     assert_int_equal(r, 0);
     assert_int_equal(g_count, 1);
     assert_true(t1 - t0 >= 19);
