@@ -83,8 +83,7 @@ static int config_check(struct loop_config *c, const struct loop_config *in, cha
                c->recv_buf_count, LOOP_MAX_BUFS);
         return -EINVAL;
     }
-    if (c->recv_buf_size > (1u << 30) ||
-        (size_t)c->recv_buf_size > SIZE_MAX / c->recv_buf_count) {
+    if (c->recv_buf_size > (1u << 30) || (size_t)c->recv_buf_size > SIZE_MAX / c->recv_buf_count) {
         seterr(err, errlen, "loop: recv_buf_size %u too large", c->recv_buf_size);
         return -EINVAL;
     }
@@ -161,9 +160,12 @@ static int ring_check(struct loop *l, char *err, size_t errlen)
         int op;
         const char *name;
     } ops[] = {
-        {IORING_OP_ACCEPT, "ACCEPT"},       {IORING_OP_RECV, "RECV"},
-        {IORING_OP_SENDMSG, "SENDMSG"},     {IORING_OP_CONNECT, "CONNECT"},
-        {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}, {IORING_OP_LINK_TIMEOUT, "LINK_TIMEOUT"},
+        {IORING_OP_ACCEPT, "ACCEPT"},
+        {IORING_OP_RECV, "RECV"},
+        {IORING_OP_SENDMSG, "SENDMSG"},
+        {IORING_OP_CONNECT, "CONNECT"},
+        {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+        {IORING_OP_LINK_TIMEOUT, "LINK_TIMEOUT"},
         {IORING_OP_READ, "READ"},
     };
     struct io_uring_probe *probe;
@@ -237,8 +239,7 @@ static int bufs_init(struct loop *l, char *err, size_t errlen)
         if (r == -EINVAL || r == -EOPNOTSUPP)
             seterr(err, errlen, "io_uring: provided-buffer rings unsupported (need Linux >= 5.19)");
         else
-            seterr(err, errlen, "io_uring: io_uring_register_buf_ring failed: %s",
-                   strerror(-r));
+            seterr(err, errlen, "io_uring: io_uring_register_buf_ring failed: %s", strerror(-r));
         return r;
     }
     l->br_registered = 1;
@@ -312,8 +313,7 @@ static int probe_multishot(struct loop *l, char *err, size_t errlen)
             }
         } while (r == 0 && (flags & IORING_CQE_F_MORE));
         if (r < 0) {
-            seterr(err, errlen, "io_uring: multishot recv probe did not finish: %s",
-                   strerror(-r));
+            seterr(err, errlen, "io_uring: multishot recv probe did not finish: %s", strerror(-r));
             goto out;
         }
     }
@@ -450,11 +450,14 @@ static int sys_work(struct loop *l, unsigned *state, int fd, enum loop_op op, vo
  */
 static void loop_prepare(struct loop *l)
 {
+    int r;
+
     l->stalled = 0;
-    if (sys_work(l, &l->wake_state, l->wake_fd, LOOP_OP_WAKEUP, &l->wake_val,
-                 sizeof(l->wake_val)) < 0 ||
-        sys_work(l, &l->sig_state, l->sig_fd, LOOP_OP_SIGNAL, &l->sig_info,
-                 sizeof(l->sig_info)) < 0) {
+    r = sys_work(l, &l->wake_state, l->wake_fd, LOOP_OP_WAKEUP, &l->wake_val, sizeof(l->wake_val));
+    if (r == 0)
+        r = sys_work(l, &l->sig_state, l->sig_fd, LOOP_OP_SIGNAL, &l->sig_info,
+                     sizeof(l->sig_info));
+    if (r < 0) {
         l->stalled = 1;
         return;
     }
@@ -668,8 +671,7 @@ int loop_wakeup(struct loop *l)
     return 0;
 }
 
-int loop_handle_signals(struct loop *l, void (*fn)(struct loop *l, int signo, void *arg),
-                        void *arg)
+int loop_handle_signals(struct loop *l, void (*fn)(struct loop *l, int signo, void *arg), void *arg)
 {
     struct sigaction sa;
     sigset_t set;

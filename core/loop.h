@@ -122,7 +122,7 @@ struct loop_timer;
 typedef void (*loop_timer_fn)(struct loop *l, struct loop_timer *t);
 
 /* The struct that embeds member, from a pointer to that member. */
-#define LOOP_CONTAINER_OF(ptr, type, member)                                                   \
+#define LOOP_CONTAINER_OF(ptr, type, member)                                                       \
     ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /*
@@ -167,7 +167,8 @@ struct loop_conn_ops {
     int (*on_data)(struct loop_conn *c, const uint8_t *p, size_t n);
 
     /* An outbound connect finished: res is 0 or -errno (-ETIMEDOUT when the
-     * connect timeout expired). On failure on_close follows. Optional. */
+     * connect timeout expired). On failure on_close follows. Not called
+     * when the owner closed the connection first. Optional. */
     void (*on_connect)(struct loop_conn *c, int res);
 
     /* The output queue dropped to or below half of the connection's output
@@ -205,7 +206,9 @@ int loop_connect(struct loop *l, const struct sockaddr *sa, socklen_t len, unsig
 /*
  * Queues n bytes for sending (copied into the output queue). Returns 0, or
  * -ENOBUFS when the queue would exceed the connection's output limit (then
- * nothing is queued), or -EPIPE when the connection is closing.
+ * nothing is queued and on_drain follows once the queue is at or below
+ * half the limit; a single write larger than the limit always fails), or
+ * -EPIPE when the connection is closing, or -ENOMEM.
  */
 int loop_conn_write(struct loop_conn *c, const void *p, size_t n);
 int loop_conn_writev(struct loop_conn *c, const struct iovec *iov, int iovcnt);

@@ -53,8 +53,7 @@ void loop_conn_enqueue(struct loop_conn *c)
 {
     struct loop *l = c->loop;
 
-    if ((c->flags & LOOP_CF_ON_WORK) || c->state == LOOP_CONN_FREE ||
-        c->state == LOOP_CONN_DEAD)
+    if ((c->flags & LOOP_CF_ON_WORK) || c->state == LOOP_CONN_FREE || c->state == LOOP_CONN_DEAD)
         return;
     c->flags |= LOOP_CF_ON_WORK;
     c->work_next = NULL;

@@ -124,9 +124,9 @@ struct loop_conn {
     int fd;
     uint32_t idx;
     uint32_t gen;
-    unsigned state;   /* enum loop_conn_state */
-    unsigned closing; /* enum loop_conn_closing */
-    unsigned flags;   /* LOOP_CF_* */
+    unsigned state;    /* enum loop_conn_state */
+    unsigned closing;  /* enum loop_conn_closing */
+    unsigned flags;    /* LOOP_CF_* */
     unsigned inflight; /* submitted operations whose last CQE is pending */
     int close_err;
     struct loop_conn *work_next;

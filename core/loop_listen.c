@@ -122,8 +122,7 @@ void *loop_listener_cookie(const struct loop_listener *ls)
     return ls->cookie;
 }
 
-int loop_listener_addr(const struct loop_listener *ls, struct sockaddr_storage *ss,
-                       socklen_t *len)
+int loop_listener_addr(const struct loop_listener *ls, struct sockaddr_storage *ss, socklen_t *len)
 {
     *len = sizeof(*ss);
     if (getsockname(ls->fd, (struct sockaddr *)ss, len) < 0)
@@ -208,8 +207,7 @@ static void listen_accepted(struct loop_listener *ls, int fd)
     loop_conn_enqueue(c);
 }
 
-void loop_listen_cqe(struct loop *l, struct loop_listener *ls, unsigned op, int res,
-                     unsigned flags)
+void loop_listen_cqe(struct loop *l, struct loop_listener *ls, unsigned op, int res, unsigned flags)
 {
     if (op == LOOP_OP_ACCEPT_CANCEL) {
         ls->inflight--;

@@ -42,7 +42,6 @@ static void srv_finish(struct lh_srv *s, unsigned closed)
     assert_int_equal(lh_srv_stop(s), 0);
 }
 
-
 /* --------------------------------------------- clients on plain sockets */
 
 struct pcl {
@@ -133,8 +132,7 @@ static void poll_clients(const struct lh_srv *s, unsigned n, size_t len, unsigne
                 }
                 if (got == 0) {
                     if (p->rcvd != len)
-                        fail_msg("client %u: EOF after %zu of %zu bytes", map[j], p->rcvd,
-                                 len);
+                        fail_msg("client %u: EOF after %zu of %zu bytes", map[j], p->rcvd, len);
                     close(p->fd);
                     p->done = 1;
                     left--;
@@ -315,9 +313,8 @@ static void test_echo_big_slow(void **state)
         pthread_join(th[i], NULL);
     srv_finish(&s, N);
     print_message("pauses=%u drains=%u sends=%llu enobufs=%u close_errors=%u bad=%u\n",
-                  atomic_load(&s.pauses), atomic_load(&s.drains),
-                  (unsigned long long)s.st.sends, atomic_load(&s.enobufs),
-                  atomic_load(&s.close_errors), atomic_load(&s.bad));
+                  atomic_load(&s.pauses), atomic_load(&s.drains), (unsigned long long)s.st.sends,
+                  atomic_load(&s.enobufs), atomic_load(&s.close_errors), atomic_load(&s.bad));
     for (int i = 0; i < N; i++) {
         if (k[i].msg[0])
             fail_msg("client %d: %s", i, k[i].msg);
@@ -513,9 +510,8 @@ static void test_echo_loop_clients(void **state)
     for (int i = 0; i < N; i++) {
         k[i].seed = 5000 + (uint64_t)i;
         k[i].len = 200 * 1024 + (size_t)i * 1111;
-        assert_int_equal(loop_connect(cl, (struct sockaddr *)&s.addr, s.addrlen, 5000,
-                                      &lcl_ops, &k[i], &c),
-                         0);
+        assert_int_equal(
+            loop_connect(cl, (struct sockaddr *)&s.addr, s.addrlen, 5000, &lcl_ops, &k[i], &c), 0);
         assert_ptr_equal(loop_conn_cookie(c), &k[i]);
         assert_ptr_equal(loop_conn_loop(c), cl);
         /* Half of them queue output before the connect has completed. */
@@ -523,9 +519,9 @@ static void test_echo_loop_clients(void **state)
             lcl_push(c);
     }
     /* Every slot is taken now. */
-    assert_int_equal(loop_connect(cl, (struct sockaddr *)&s.addr, s.addrlen, 5000, &lcl_ops,
-                                  &k[0], &c),
-                     -EMFILE);
+    assert_int_equal(
+        loop_connect(cl, (struct sockaddr *)&s.addr, s.addrlen, 5000, &lcl_ops, &k[0], &c),
+        -EMFILE);
     end = lh_mono_ms() + 60000;
     while (closed < N && lh_mono_ms() < end) {
         assert_true(loop_run_once(cl, 100) >= 0);
@@ -729,12 +725,9 @@ static void test_pause_resume(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_echo_many_clients),
-        cmocka_unit_test(test_echo_loop_clients),
-        cmocka_unit_test(test_echo_big_slow),
-        cmocka_unit_test(test_output_limit),
-        cmocka_unit_test(test_pause_resume),
-        cmocka_unit_test(test_echo_ring_starvation),
+        cmocka_unit_test(test_echo_many_clients), cmocka_unit_test(test_echo_loop_clients),
+        cmocka_unit_test(test_echo_big_slow),     cmocka_unit_test(test_output_limit),
+        cmocka_unit_test(test_pause_resume),      cmocka_unit_test(test_echo_ring_starvation),
         cmocka_unit_test(test_echo_ipv6),
     };
 

@@ -36,12 +36,12 @@ static uint8_t pattern(size_t i)
 }
 
 /* Drives l until cond holds, for at most ms milliseconds. */
-#define RUN_UNTIL(l, cond, ms)                                                                 \
-    do {                                                                                       \
-        uint64_t end_ = lh_mono_ms() + (ms);                                                      \
-        while (!(cond) && lh_mono_ms() < end_)                                                    \
-            assert_true(loop_run_once((l), 10) >= 0);                                          \
-        assert_true(cond);                                                                     \
+#define RUN_UNTIL(l, cond, ms)                                                                     \
+    do {                                                                                           \
+        uint64_t end_ = lh_mono_ms() + (ms);                                                       \
+        while (!(cond) && lh_mono_ms() < end_)                                                     \
+            assert_true(loop_run_once((l), 10) >= 0);                                              \
+        assert_true(cond);                                                                         \
     } while (0)
 
 /* ------------------------------------------------ single-thread server */
@@ -51,9 +51,9 @@ struct tconn {
     struct loop_conn *c;
     int data_calls, closed, close_err, connect_calls, connect_res, eof, bad;
     size_t rcvd;
-    int close_on_data;      /* loop_conn_close(self) in on_data */
-    int ret_on_data;        /* returned by on_data */
-    struct tconn *victim;   /* loop_conn_close(victim) in on_data */
+    int close_on_data;    /* loop_conn_close(self) in on_data */
+    int ret_on_data;      /* returned by on_data */
+    struct tconn *victim; /* loop_conn_close(victim) in on_data */
     int closed_by_other;
 };
 
@@ -460,8 +460,7 @@ static void test_connect_refused(void **state)
     assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
     memset(&o, 0, sizeof(o));
-    assert_int_equal(loop_connect(t.l, (struct sockaddr *)&a, sizeof(a), 2000, &tc_ops, &o, &c),
-                     0);
+    assert_int_equal(loop_connect(t.l, (struct sockaddr *)&a, sizeof(a), 2000, &tc_ops, &o, &c), 0);
     assert_int_equal(loop_conn_write(c, "early", 5), 0);
     RUN_UNTIL(t.l, o.closed, 3000);
     assert_int_equal(o.connect_calls, 1);

@@ -49,8 +49,8 @@ struct lh_srv {
     struct loop_config cfg;
     int family;
     enum lh_srv_mode mode;
-    int sndbuf;         /* SO_SNDBUF of accepted sockets; 0 = default */
-    size_t out_limit;   /* per-connection output limit; 0 = loop default */
+    int sndbuf;       /* SO_SNDBUF of accepted sockets; 0 = default */
+    size_t out_limit; /* per-connection output limit; 0 = loop default */
     size_t produce_len;
     uint64_t produce_seed;
 
