@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -167,6 +168,7 @@ static int ring_check(struct loop *l, char *err, size_t errlen)
         {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
         {IORING_OP_LINK_TIMEOUT, "LINK_TIMEOUT"},
         {IORING_OP_READ, "READ"},
+        {IORING_OP_POLL_ADD, "POLL_ADD"},
     };
     struct io_uring_probe *probe;
 
@@ -374,7 +376,7 @@ int loop_create(struct loop **out, const struct loop_config *cfg, char *err, siz
     }
     l->nfree = l->cfg.max_conns;
 
-    l->wake_fd = eventfd(0, EFD_CLOEXEC);
+    l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->wake_fd < 0) {
         r = -errno;
         seterr(err, errlen, "loop: eventfd: %s", strerror(errno));
@@ -414,7 +416,10 @@ struct io_uring_sqe *loop_sqe(struct loop *l)
     return sqe;
 }
 
-/* Arms (or cancels, when destroying) the loop's eventfd and signalfd reads. */
+/*
+ * Arms (or cancels, when destroying) the loop's own operations: a read of
+ * len bytes into buf, or with buf NULL a multishot poll for POLLIN.
+ */
 static int sys_work(struct loop *l, unsigned *state, int fd, enum loop_op op, void *buf,
                     unsigned len)
 {
@@ -437,7 +442,10 @@ static int sys_work(struct loop *l, unsigned *state, int fd, enum loop_op op, vo
     sqe = loop_sqe(l);
     if (sqe == NULL)
         return -EAGAIN;
-    io_uring_prep_read(sqe, fd, buf, len, 0);
+    if (buf != NULL)
+        io_uring_prep_read(sqe, fd, buf, len, 0);
+    else
+        io_uring_prep_poll_multishot(sqe, fd, POLLIN);
     io_uring_sqe_set_data64(sqe, loop_ud(op, 0, 0));
     *state |= LOOP_SYS_ARMED;
     l->sys_inflight++;
@@ -453,7 +461,7 @@ static void loop_prepare(struct loop *l)
     int r;
 
     l->stalled = 0;
-    r = sys_work(l, &l->wake_state, l->wake_fd, LOOP_OP_WAKEUP, &l->wake_val, sizeof(l->wake_val));
+    r = sys_work(l, &l->wake_state, l->wake_fd, LOOP_OP_WAKEUP, NULL, 0);
     if (r == 0)
         r = sys_work(l, &l->sig_state, l->sig_fd, LOOP_OP_SIGNAL, &l->sig_info,
                      sizeof(l->sig_info));
@@ -501,28 +509,36 @@ static void loop_prepare(struct loop *l)
     }
 }
 
-static void sys_cqe(struct loop *l, unsigned op, int res)
+static void wake_cqe(struct loop *l, int res, unsigned flags)
+{
+    uint64_t v;
+
+    if (!(flags & IORING_CQE_F_MORE)) {
+        l->sys_inflight--;
+        l->wake_state &= ~LOOP_SYS_ARMED;
+    }
+    /*
+     * Drain the counter here, on the loop thread, rather than with a read
+     * op the kernel may complete early: every wake made before this point
+     * is covered by this one call, and later poll events that find the
+     * counter already drained call nothing.
+     */
+    if (res > 0 && (res & POLLIN) && !l->destroying &&
+        read(l->wake_fd, &v, sizeof(v)) == (ssize_t)sizeof(v) && l->wake_fn != NULL)
+        l->wake_fn(l, l->wake_arg);
+    /* Anything but a transient failure would spin: stop polling. */
+    if (res < 0 && res != -EINTR && res != -EAGAIN)
+        l->wake_state &= ~LOOP_SYS_WANTED;
+}
+
+static void sig_cqe(struct loop *l, int res)
 {
     l->sys_inflight--;
-    switch (op) {
-    case LOOP_OP_WAKEUP:
-        l->wake_state &= ~LOOP_SYS_ARMED;
-        if (res == (int)sizeof(l->wake_val) && l->wake_fn != NULL && !l->destroying)
-            l->wake_fn(l, l->wake_arg);
-        /* Anything but a transient failure would spin: stop reading. */
-        if (res < 0 && res != -EINTR && res != -EAGAIN)
-            l->wake_state &= ~LOOP_SYS_WANTED;
-        break;
-    case LOOP_OP_SIGNAL:
-        l->sig_state &= ~LOOP_SYS_ARMED;
-        if (res == (int)sizeof(l->sig_info) && l->sig_fn != NULL && !l->destroying)
-            l->sig_fn(l, (int)l->sig_info.ssi_signo, l->sig_arg);
-        if (res < 0 && res != -EINTR && res != -EAGAIN)
-            l->sig_state &= ~LOOP_SYS_WANTED;
-        break;
-    default:
-        break;
-    }
+    l->sig_state &= ~LOOP_SYS_ARMED;
+    if (res == (int)sizeof(l->sig_info) && l->sig_fn != NULL && !l->destroying)
+        l->sig_fn(l, (int)l->sig_info.ssi_signo, l->sig_arg);
+    if (res < 0 && res != -EINTR && res != -EAGAIN)
+        l->sig_state &= ~LOOP_SYS_WANTED;
 }
 
 static void dispatch(struct loop *l, uint64_t ud, int res, unsigned flags)
@@ -560,8 +576,10 @@ static void dispatch(struct loop *l, uint64_t ud, int res, unsigned flags)
         l->stats.stale++;
         return;
     case LOOP_OP_WAKEUP:
+        wake_cqe(l, res, flags);
+        return;
     case LOOP_OP_SIGNAL:
-        sys_cqe(l, op, res);
+        sig_cqe(l, res);
         return;
     case LOOP_OP_SYS_CANCEL:
         l->sys_inflight--;
@@ -665,7 +683,7 @@ int loop_wakeup(struct loop *l)
 {
     uint64_t one = 1;
 
-    /* The eventfd counter sums concurrent wakes: one read, one call. */
+    /* The eventfd counter sums concurrent wakes; wake_cqe drains it. */
     if (write(l->wake_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
         return -errno;
     return 0;

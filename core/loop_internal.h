@@ -206,10 +206,9 @@ struct loop {
     size_t tn, tcap;
     uint64_t tseq;
 
-    /* eventfd wakeup */
+    /* eventfd wakeup, watched by a multishot poll */
     int wake_fd;
     unsigned wake_state;
-    uint64_t wake_val;
     void (*wake_fn)(struct loop *l, void *arg);
     void *wake_arg;
 
