@@ -722,13 +722,167 @@ static void test_pause_resume(void **state)
     loop_destroy(l);
 }
 
+/* ---- the write API at its edges, on a loop driven step by step */
+
+struct edge {
+    struct loop_conn *c;
+    size_t rcvd;
+};
+
+static int edge_data(struct loop_conn *c, const uint8_t *p, size_t n)
+{
+    (void)c;
+    (void)p;
+    (void)n;
+    return 0;
+}
+
+static const struct loop_conn_ops edge_ops = {.on_data = edge_data};
+
+static void edge_accept(struct loop_listener *ls, struct loop_conn *c, int err)
+{
+    struct edge *e = loop_listener_cookie(ls);
+
+    if (err == 0 && e->c == NULL) {
+        e->c = c;
+        loop_conn_set(c, &edge_ops, e);
+    }
+}
+
+static void test_write_api_edges(void **state)
+{
+    struct loop *l;
+    struct loop_config cfg;
+    struct loop_listener *ls;
+    struct sockaddr_storage a, me;
+    socklen_t alen, melen = sizeof(me), plen;
+    const struct sockaddr_in *peer;
+    struct edge e;
+    struct iovec v[2];
+    char err[256];
+    uint8_t *p, *q, buf[4096], want[4096];
+    size_t wn = 0, got = 0;
+    uint64_t end;
+    int fd;
+
+    (void)state;
+    loop_config_defaults(&cfg);
+    cfg.max_conns = 4;
+    cfg.ring_entries = 32;
+    cfg.recv_buf_count = 4;
+    cfg.recv_buf_size = 1024;
+    cfg.out_chunk_size = 256;
+    cfg.out_limit = 1000;
+    if (loop_create(&l, &cfg, err, sizeof(err)) < 0)
+        fail_msg("loop_create: %s", err);
+    memset(&e, 0, sizeof(e));
+    lh_loopback(AF_INET, 0, &a, &alen);
+    assert_int_equal(loop_listen(l, (struct sockaddr *)&a, 3, 0, edge_accept, &e, &ls), -EINVAL);
+    a.ss_family = AF_UNIX;
+    assert_int_equal(loop_listen(l, (struct sockaddr *)&a, alen, 0, edge_accept, &e, &ls),
+                     -EAFNOSUPPORT);
+    lh_loopback(AF_INET, 0, &a, &alen);
+    assert_int_equal(loop_listen(l, (struct sockaddr *)&a, alen, 0, edge_accept, &e, &ls), 0);
+    assert_int_equal(loop_listener_addr(ls, &a, &alen), 0);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, alen), 0);
+    end = lh_mono_ms() + 2000;
+    while (e.c == NULL && lh_mono_ms() < end)
+        assert_true(loop_run_once(l, 10) >= 0);
+    assert_non_null(e.c);
+
+    /* The peer is the client's own address. */
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &melen), 0);
+    peer = (const struct sockaddr_in *)loop_conn_peer(e.c, &plen);
+    assert_int_equal(plen, sizeof(struct sockaddr_in));
+    assert_int_equal(peer->sin_port, ((struct sockaddr_in *)&me)->sin_port);
+    assert_int_equal(peer->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+
+    /* Bad vectors, empty writes. */
+    assert_int_equal(loop_conn_writev(e.c, NULL, -1), -EINVAL);
+    assert_int_equal(loop_conn_writev(e.c, NULL, 1), -EINVAL);
+    v[0].iov_base = buf;
+    v[0].iov_len = SIZE_MAX;
+    v[1].iov_base = buf;
+    v[1].iov_len = 2;
+    assert_int_equal(loop_conn_writev(e.c, v, 2), -ENOBUFS);
+    assert_int_equal(loop_conn_write(e.c, buf, 0), 0);
+    assert_int_equal(loop_conn_writev(e.c, v, 0), 0);
+    assert_int_equal(loop_conn_pending(e.c), 0);
+
+    /* Reservations: larger than a chunk, committed empty, forgotten,
+     * clamped to what was reserved. */
+    assert_null(loop_conn_reserve(e.c, 257));
+    assert_non_null(loop_conn_reserve(e.c, 10));
+    loop_conn_commit(e.c, 0);
+    assert_int_equal(loop_conn_pending(e.c), 0);
+    assert_non_null(loop_conn_reserve(e.c, 10));
+    p = loop_conn_reserve(e.c, 20); /* forgets the first */
+    assert_non_null(p);
+    for (int i = 0; i < 20; i++)
+        p[i] = want[wn + (size_t)i] = (uint8_t)('a' + i);
+    loop_conn_commit(e.c, 50); /* clamped to 20 */
+    wn += 20;
+    loop_conn_commit(e.c, 5); /* nothing reserved: no-op */
+    assert_int_equal(loop_conn_pending(e.c), 20);
+    /* Reserving inside the tail chunk, then spilling into a new one. */
+    q = loop_conn_reserve(e.c, 200);
+    assert_ptr_equal(q, p + 20);
+    memset(q, 'q', 200);
+    memset(want + wn, 'q', 200);
+    loop_conn_commit(e.c, 200);
+    wn += 200;
+    q = loop_conn_reserve(e.c, 100);
+    assert_non_null(q);
+    memset(q, 'r', 100);
+    memset(want + wn, 'r', 100);
+    loop_conn_commit(e.c, 100);
+    wn += 100;
+
+    /* Up to the limit exactly, and not one byte more. */
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 7);
+    assert_int_equal(loop_conn_write(e.c, buf, 1000 - wn + 1), -ENOBUFS);
+    assert_null(loop_conn_reserve(e.c, 1000 - wn + 1));
+    v[0].iov_base = buf;
+    v[0].iov_len = 100;
+    v[1].iov_base = buf + 100;
+    v[1].iov_len = 1000 - wn - 100;
+    assert_int_equal(loop_conn_writev(e.c, v, 2), 0);
+    memcpy(want + wn, buf, 1000 - wn);
+    wn = 1000;
+    assert_int_equal(loop_conn_pending(e.c), 1000);
+    assert_int_equal(loop_conn_write(e.c, buf, 1), -ENOBUFS);
+    /* A larger per-connection limit, then back to the default. */
+    loop_conn_set_out_limit(e.c, 1001);
+    assert_int_equal(loop_conn_write(e.c, "Z", 1), 0);
+    want[wn++] = 'Z';
+    loop_conn_set_out_limit(e.c, 0);
+    assert_int_equal(loop_conn_write(e.c, "Z", 1), -ENOBUFS);
+
+    end = lh_mono_ms() + 5000;
+    while (got < wn && lh_mono_ms() < end) {
+        ssize_t r;
+
+        assert_true(loop_run_once(l, 10) >= 0);
+        r = recv(fd, buf + got, sizeof(buf) - got, MSG_DONTWAIT);
+        if (r > 0)
+            got += (size_t)r;
+    }
+    assert_int_equal(got, wn);
+    assert_memory_equal(buf, want, wn);
+    assert_int_equal(loop_conn_pending(e.c), 0);
+    close(fd);
+    loop_destroy(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_many_clients), cmocka_unit_test(test_echo_loop_clients),
         cmocka_unit_test(test_echo_big_slow),     cmocka_unit_test(test_output_limit),
         cmocka_unit_test(test_pause_resume),      cmocka_unit_test(test_echo_ring_starvation),
-        cmocka_unit_test(test_echo_ipv6),
+        cmocka_unit_test(test_echo_ipv6),         cmocka_unit_test(test_write_api_edges),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
