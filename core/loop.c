@@ -599,7 +599,7 @@ static void dispatch(struct loop *l, uint64_t ud, int res, unsigned flags)
 static int loop_step(struct loop *l, int timeout_ms)
 {
     struct io_uring_cqe *cqe;
-    unsigned head, n = 0, pending = io_uring_sq_ready(&l->ring);
+    unsigned head, ready, n = 0, pending = io_uring_sq_ready(&l->ring);
     int r;
 
     if (l->stalled)
@@ -621,10 +621,15 @@ static int loop_step(struct loop *l, int timeout_ms)
     l->now_ms = clock_ms();
     /*
      * Callbacks only queue work (see loop_internal.h), so walking the CQ in
-     * place and advancing once for the batch is safe.
+     * place and advancing once for the batch is safe. The batch is what was
+     * ready now: without DEFER_TASKRUN the kernel may keep posting while we
+     * walk, and timers and flushes must get their turn.
      */
+    ready = io_uring_cq_ready(&l->ring);
     io_uring_for_each_cqe(&l->ring, head, cqe)
     {
+        if (n == ready)
+            break;
         dispatch(l, cqe->user_data, cqe->res, cqe->flags);
         n++;
     }
