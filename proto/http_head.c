@@ -199,12 +199,11 @@ static int scan_eol(struct http_head_scan *s, int *err)
     size_t len = s->line_len;
     s->line_len = 0;
     if (!s->started) {
-        if (len == 0) {
-            /* RFC 9112 2.2: empty lines before a request-line are ignored. */
-            if (s->kind != HTTP_HEAD_SCAN_REQUEST)
-                *err = HTTP_HEAD_E_START;
+        /* RFC 9112 2.2: empty lines before a request-line are ignored; a
+         * stray CRLF after a response body is treated alike. Both count
+         * against the limit. */
+        if (len == 0)
             return 0;
-        }
         if (s->kind == HTTP_HEAD_SCAN_REQUEST && (s->spaces != 2 || s->prev_sp))
             *err = HTTP_HEAD_E_START;
         s->started = 1;
