@@ -81,8 +81,14 @@ int http_head_list_has(struct span value, struct span token)
 int http_head_hop_by_hop(struct span name, const struct http_head_field *fields, size_t n)
 {
     static const char *const fixed[] = {
-        "Connection",          "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-        "Proxy-Authorization", "Te",         "Trailer",          "Transfer-Encoding",
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Connection",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "Te",
+        "Trailer",
+        "Transfer-Encoding",
         "Upgrade",
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {

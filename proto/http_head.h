@@ -111,7 +111,7 @@ struct http_head_scan {
     uint8_t started; /* the start line is complete */
     uint8_t prev_cr;
     uint8_t prev_sp;
-    uint8_t spaces;  /* SP count in a request line */
+    uint8_t spaces; /* SP count in a request line */
 };
 
 /* Collects the start-line span and the fields of one head. */
@@ -125,7 +125,7 @@ struct http_head {
     struct span line;   /* request target or reason phrase */
     size_t nfields;
     size_t max_fields;
-    uint8_t cur;    /* span being received: HTTP_HEAD_CUR_* */
+    uint8_t cur; /* span being received: HTTP_HEAD_CUR_* */
     uint8_t cur_in_buf;
     uint8_t too_many;
     struct http_head_field fields[HTTP_HEAD_MAX_FIELDS];

@@ -345,9 +345,7 @@ static int ll_error(struct http_req_parser *p, llhttp_errno_t e)
 
 static int scan_error(struct http_req_parser *p, int err)
 {
-    int status = err == HTTP_HEAD_E_TOO_BIG    ? 431
-                 : err == HTTP_HEAD_E_LINE_BIG ? 414
-                                               : 400;
+    int status = err == HTTP_HEAD_E_TOO_BIG ? 431 : err == HTTP_HEAD_E_LINE_BIG ? 414 : 400;
     if (p->phase == PH_TRAILER && status != 400)
         status = 431;
     fail(p, status, http_head_scan_reason(err));

@@ -52,7 +52,7 @@
 #define HTTP_REQ_DEFAULT_MAX_HEAD 16384 /* --max-header-size default */
 #define HTTP_REQ_DEFAULT_MAX_FIELDS 100
 #define HTTP_REQ_DEFAULT_MAX_BODY (2u * 1024 * 1024) /* --max-body-size default */
-#define HTTP_REQ_CHUNK_EXT_MAX 1024 /* bytes of extensions per chunk */
+#define HTTP_REQ_CHUNK_EXT_MAX 1024                  /* bytes of extensions per chunk */
 
 /* Request flags (struct http_req.flags). */
 #define HTTP_REQ_F_KEEP_ALIVE 0x01      /* the connection may carry another request */
@@ -92,9 +92,9 @@ struct http_req_config {
 };
 
 /* http_req_feed results. */
-#define HTTP_REQ_OK 0       /* every byte consumed; feed more */
-#define HTTP_REQ_DONE 1     /* a request is complete; see http_req_next */
-#define HTTP_REQ_ERROR (-1) /* bad request: http_req_status / http_req_reason */
+#define HTTP_REQ_OK 0         /* every byte consumed; feed more */
+#define HTTP_REQ_DONE 1       /* a request is complete; see http_req_next */
+#define HTTP_REQ_ERROR (-1)   /* bad request: http_req_status / http_req_reason */
 #define HTTP_REQ_ABORTED (-2) /* a callback returned non-zero */
 
 struct http_req_parser {

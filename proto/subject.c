@@ -122,10 +122,12 @@ static int port_ok(const uint8_t *p, size_t n)
     return v <= 65535;
 }
 
+/* Letters, digits, hyphen (RFC 1123). No '_': IPv6 tokens are made of hex
+ * digits and '_', so a name like "__1" would reach [::1]'s subject. */
 static int label_char(uint8_t c)
 {
     c = lower(c);
-    return (c >= 'a' && c <= 'z') || is_digit(c) || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || is_digit(c) || c == '-';
 }
 
 /* Validates a DNS name (no trailing dot) and emits its labels reversed. */
@@ -531,8 +533,7 @@ int subject_interest(uint8_t *out, size_t cap, int unregister, struct span host)
         put_mem(&s, SUBJECT_INTEREST_UNREGISTER_PREFIX,
                 sizeof(SUBJECT_INTEREST_UNREGISTER_PREFIX) - 1);
     else
-        put_mem(&s, SUBJECT_INTEREST_REGISTER_PREFIX,
-                sizeof(SUBJECT_INTEREST_REGISTER_PREFIX) - 1);
+        put_mem(&s, SUBJECT_INTEREST_REGISTER_PREFIX, sizeof(SUBJECT_INTEREST_REGISTER_PREFIX) - 1);
     int rc = emit_host(&s, host);
     if (rc < 0)
         return rc;

@@ -11,7 +11,7 @@
  *     only, at most 65535;
  *   - DNS names are lower-cased, one trailing root dot is dropped, and the
  *     labels are reversed: "Foo.Bar.COM" -> "com.bar.foo". A label is 1..63
- *     bytes of [a-z0-9_-]; the whole name at most 253 bytes;
+ *     bytes of [a-z0-9-]; the whole name at most 253 bytes;
  *   - IPv4 literals (dotted quad, each part 0..255 without leading zeros,
  *     as Go's net.ParseIP) are kept in order: "10.0.0.1" -> "10.0.0.1",
  *     i.e. four subject tokens, exactly as the Go h8s maps them;
@@ -23,6 +23,9 @@
  *     name whose last label is all digits but which is not a valid IPv4
  *     literal ("127.1", "1.2.3.256"): resolvers read those as numbers, so
  *     they would name an address the dotted-quad rule does not see.
+ *   The rules make the mapping one-to-one between kinds: a name's first
+ *   token is never all digits (IPv4 tokens are), and no name holds '_'
+ *   (every IPv6 token does), so no Host can reach an IP literal's subject.
  *
  * Path tokens (subject_path), as the Go h8s computes them from Go's
  * URL.Path: the raw path is percent-decoded once (a '%' not followed by two

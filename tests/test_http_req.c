@@ -93,8 +93,7 @@ static void drive(struct rec *c, const struct http_req_config *cfg, const char *
                 http_transcript_bytes(&c->t, c->body, c->body_len);
                 http_transcript_add(&c->t, "\n");
                 /* Nothing more is consumed until http_req_next. */
-                assert_int_equal(http_req_feed(&p, piece + off, b - a - off, &used),
-                                 HTTP_REQ_DONE);
+                assert_int_equal(http_req_feed(&p, piece + off, b - a - off, &used), HTTP_REQ_DONE);
                 assert_int_equal(used, 0);
                 if (http_req_next(&p) < 0) {
                     http_transcript_add(&c->t, "END rest=%zu\n", len - a - off);
@@ -234,8 +233,7 @@ static void test_bodies(void **state)
            "Trailer-X: t\r\n\r\n",
            "POST /c|p=/c|q=|h=a|v=1.1|f=05|Host:a|Transfer-Encoding:chunked\n"
            "body=hello 0123456789\nEOF 0\n");
-    expect(NULL,
-           "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n",
+    expect(NULL, "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n",
            "POST /c|p=/c|q=|h=a|v=1.1|f=05|Host:a|Transfer-Encoding:Chunked\nbody=\nEOF 0\n");
 }
 
@@ -366,7 +364,8 @@ static void test_smuggling(void **state)
         {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\rabc\r\n0\r\n\r\n",
          400},
         /* chunk extensions */
-        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;a\nb\r\nabc\r\n0\r\n\r\n",
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n3;a\nb\r\nabc\r\n0\r\n\r\n",
          400},
         {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;\r\nabc\r\n0\r\n\r\n",
          400},
@@ -477,17 +476,17 @@ static void test_limits(void **state)
 
     /* Field count: 4 fine, 5 is 431. */
     expect_end(&cfg, "GET / HTTP/1.1\r\nHost: a\r\nB: 1\r\nC: 2\r\nD: 3\r\n\r\n", "EOF 0\n");
-    expect(&cfg, "GET / HTTP/1.1\r\nHost: a\r\nB: 1\r\nC: 2\r\nD: 3\r\nE: 4\r\n\r\n",
-           "ERR 431\n");
+    expect(&cfg, "GET / HTTP/1.1\r\nHost: a\r\nB: 1\r\nC: 2\r\nD: 3\r\nE: 4\r\n\r\n", "ERR 431\n");
 
     /* Body: Content-Length decides before any body byte arrives. */
     expect_end(&cfg, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789",
                "body=0123456789\nEOF 0\n");
     expect(&cfg, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n", "ERR 413\n");
-    expect(&cfg,
-           "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 18446744073709551615"
-           "\r\n\r\n",
-           "ERR 413\n");
+    expect(
+        &cfg,
+        "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 18446744073709551615"
+        "\r\n\r\n",
+        "ERR 413\n");
     /* Chunked: as soon as a chunk would pass the limit. */
     expect_end(&cfg,
                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -634,8 +633,16 @@ static void test_head_helpers(void **state)
         {SPAN_LIT("Content-Type"), SPAN_LIT("text/plain")},
     };
     static const char *hop[] = {
-        "Connection", "keep-alive", "Proxy-Connection", "proxy-authenticate",
-        "Proxy-Authorization", "TE", "Trailer", "transfer-encoding", "Upgrade", "x-private",
+        "Connection",
+        "keep-alive",
+        "Proxy-Connection",
+        "proxy-authenticate",
+        "Proxy-Authorization",
+        "TE",
+        "Trailer",
+        "transfer-encoding",
+        "Upgrade",
+        "x-private",
     };
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
         assert_true(http_head_hop_by_hop(span_cstr(hop[i]), f, 3));
@@ -671,18 +678,12 @@ static void test_head_helpers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_simple_get),
-        cmocka_unit_test(test_methods_and_forms),
-        cmocka_unit_test(test_bodies),
-        cmocka_unit_test(test_pipelining),
-        cmocka_unit_test(test_keep_alive_forms),
-        cmocka_unit_test(test_expect_and_upgrade),
-        cmocka_unit_test(test_smuggling),
-        cmocka_unit_test(test_bad_heads),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_head_straddles_feeds),
-        cmocka_unit_test(test_misc_api),
-        cmocka_unit_test(test_head_helpers),
+        cmocka_unit_test(test_simple_get),       cmocka_unit_test(test_methods_and_forms),
+        cmocka_unit_test(test_bodies),           cmocka_unit_test(test_pipelining),
+        cmocka_unit_test(test_keep_alive_forms), cmocka_unit_test(test_expect_and_upgrade),
+        cmocka_unit_test(test_smuggling),        cmocka_unit_test(test_bad_heads),
+        cmocka_unit_test(test_limits),           cmocka_unit_test(test_head_straddles_feeds),
+        cmocka_unit_test(test_misc_api),         cmocka_unit_test(test_head_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

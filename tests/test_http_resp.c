@@ -184,8 +184,7 @@ static void test_framing(void **state)
     /* Body until close: complete only at EOF. */
     expect(NULL, "G", "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\n",
            "200 OK|v=1.1|f=08|Content-Type:text/event-stream\nbody=data: 1\\x0a\\x0a\nEOF 1\n");
-    expect(NULL, "G", "HTTP/1.0 200 OK\r\n\r\n",
-           "200 OK|v=1.0|f=08\nbody=\nEOF 1\n");
+    expect(NULL, "G", "HTTP/1.0 200 OK\r\n\r\n", "200 OK|v=1.0|f=08\nbody=\nEOF 1\n");
     /* Status line without a reason phrase. */
     expect(NULL, "G", "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
            "200 |v=1.1|f=03|cl=0|Content-Length:0\nbody=\nEND rest=0\n");
@@ -334,8 +333,7 @@ static void test_api(void **state)
     assert_int_equal(http_resp_init(&p, NULL, hb, sizeof(hb), &stop, NULL), 0);
     assert_int_equal(http_resp_begin(&p, 0), 0);
     const char *in = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-    assert_int_equal(http_resp_feed(&p, (const uint8_t *)in, strlen(in), &used),
-                     HTTP_RESP_ABORTED);
+    assert_int_equal(http_resp_feed(&p, (const uint8_t *)in, strlen(in), &used), HTTP_RESP_ABORTED);
     assert_string_equal(http_resp_reason(&p), "stopped by owner");
     assert_int_equal(http_resp_finish(&p), HTTP_RESP_ABORTED);
     assert_int_equal(http_resp_begin(&p, 0), -1);
@@ -375,8 +373,8 @@ static void test_writer(void **state)
     http_resp_write_status(&w, 200);
     assert_int_equal(http_head_writer_end(&w), -ENOSPC);
 
-    static const int known[] = {100, 101, 200, 204, 206, 301, 304, 400, 404, 408, 413, 414,
-                                417, 431, 500, 501, 502, 503, 504, 505};
+    static const int known[] = {100, 101, 200, 204, 206, 301, 304, 400, 404, 408,
+                                413, 414, 417, 431, 500, 501, 502, 503, 504, 505};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         assert_true(strlen(http_status_reason(known[i])) > 0);
     assert_string_equal(http_status_reason(200), "OK");
