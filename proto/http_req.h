@@ -37,6 +37,10 @@
  * request line alone is over it), field count (431), body size (413, from
  * Content-Length before any body byte is read, or as soon as a chunked
  * body's total passes it).
+ *
+ * Known llhttp 8.1 quirk: a chunk extension list with a token value before
+ * another extension ("5;a=b;c") is refused (400); "5;a;c" and quoted values
+ * are fine. Clients practically never send chunk extensions.
  */
 #ifndef H8S_PROTO_HTTP_REQ_H
 #define H8S_PROTO_HTTP_REQ_H
