@@ -132,6 +132,21 @@ static unsigned count_lines(const uint8_t *p, size_t n)
 }
 
 /*
+ * Copies a BEGIN label without its trailing dashes, CR and blanks: with
+ * CRLF line ends the decoder hands over "CERTIFICATE-----".
+ */
+static void pem_label(char *dst, const char *src, size_t cap)
+{
+    size_t n = strnlen(src, cap - 1);
+
+    while (n > 0 && (src[n - 1] == '-' || src[n - 1] == '\r' || src[n - 1] == ' ' ||
+                     src[n - 1] == '\t'))
+        n--;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/*
  * Feeds buf to BearSSL's streaming PEM decoder. The decoder pauses at each
  * event; we count newlines in what it consumed so errors can name a line.
  * A raw DER input (one SEQUENCE spanning the whole buffer) is passed on as
@@ -143,7 +158,7 @@ static int pem_walk(const uint8_t *buf, size_t n, pem_object_fn fn, void *cookie
     br_pem_decoder_context pc;
     struct pem_sink sink = {0};
     size_t pos = 0;
-    unsigned line = 1, obj_line = 0;
+    unsigned line = 1, at = 1, obj_line = 0;
     int in_obj = 0, rc = 0, tail = 0;
     char name[sizeof(pc.name)];
 
@@ -164,30 +179,32 @@ static int pem_walk(const uint8_t *buf, size_t n, pem_object_fn fn, void *cookie
         size_t k = br_pem_decoder_push(&pc, p, avail);
         int ev;
 
+        /* Events fire on the newline that ends a banner or a bad line:
+         * report the line that newline belongs to. */
         if (pos < n) {
             line += count_lines(p, k);
             pos += k;
+            at = k > 0 && p[k - 1] == '\n' ? line - 1 : line;
         } else {
             tail = 1;
+            at = line;
         }
         ev = br_pem_decoder_event(&pc);
         /* The decoder only stops short at an event: anything else
          * would never terminate. */
         if (k == 0 && ev == 0) {
-            set_err(err, errlen, "PEM decoder stalled at line %u", line);
+            set_err(err, errlen, "PEM decoder stalled at line %u", at);
             rc = TLS_PEM_E_PEM;
             goto out;
         }
         switch (ev) {
         case BR_PEM_BEGIN_OBJ:
-            memcpy(name, br_pem_decoder_name(&pc), sizeof(name));
-            name[sizeof(name) - 1] = '\0';
+            pem_label(name, br_pem_decoder_name(&pc), sizeof(name));
             sink.len = 0;
             sink.overflow = 0;
             br_pem_decoder_setdest(&pc, pem_sink_append, &sink);
             in_obj = 1;
-            /* The event fires once the banner's newline is consumed. */
-            obj_line = line > 1 ? line - 1 : 1;
+            obj_line = at;
             break;
         case BR_PEM_END_OBJ:
             in_obj = 0;
@@ -201,7 +218,7 @@ static int pem_walk(const uint8_t *buf, size_t n, pem_object_fn fn, void *cookie
                 goto out;
             break;
         case BR_PEM_ERROR:
-            set_err(err, errlen, "PEM decode error at line %u", line);
+            set_err(err, errlen, "PEM decode error at line %u", at);
             rc = TLS_PEM_E_PEM;
             goto out;
         default:
@@ -274,28 +291,19 @@ static void pkey_copy(br_x509_pkey *dst, uint8_t *dst_buf, const br_x509_pkey *s
 /*
  * Decodes one certificate. With dn != NULL the subject DN is collected
  * there (its buffer must hold len bytes: a DN is inside the certificate).
- * Returns the decoded key (inside *xd) or NULL with err filled.
+ * Returns 0 with *pk pointing into *xd, or a BearSSL error code (positive).
  */
-static const br_x509_pkey *cert_decode(br_x509_decoder_context *xd, struct pem_sink *dn,
-                                       const uint8_t *der, size_t len, unsigned line,
-                                       char *err, size_t errlen)
+static int cert_decode(br_x509_decoder_context *xd, struct pem_sink *dn, const uint8_t *der,
+                       size_t len, const br_x509_pkey **pk)
 {
-    const br_x509_pkey *pk;
-    int e;
-
     br_x509_decoder_init(xd, dn ? dn_append : NULL, dn);
     br_x509_decoder_push(xd, der, len);
-    pk = br_x509_decoder_get_pkey(xd);
-    if (pk == NULL) {
-        e = br_x509_decoder_last_error(xd);
-        set_err(err, errlen, "certificate%s: %s", where(line).text, tls_strerror(-e));
-        return NULL;
-    }
-    if (dn != NULL && dn->overflow) {
-        set_err(err, errlen, "certificate%s: subject DN too large", where(line).text);
-        return NULL;
-    }
-    return pk;
+    *pk = br_x509_decoder_get_pkey(xd);
+    if (*pk == NULL)
+        return br_x509_decoder_last_error(xd);
+    if (dn != NULL && dn->overflow)
+        return BR_ERR_X509_LIMIT_EXCEEDED;
+    return 0;
 }
 
 /* -------------------------------------------------------------- anchors */
@@ -320,6 +328,7 @@ static int anchors_object(void *cookie, const char *name, const uint8_t *der, si
     br_x509_trust_anchor *ta;
     uint8_t *block;
     size_t ksz;
+    int e;
 
     if (!is_cert_name(name)) {
         if (w->skipped++ == 0)
@@ -334,8 +343,16 @@ static int anchors_object(void *cookie, const char *name, const uint8_t *der, si
     dn.buf = malloc(len > 0 ? len : 1);
     if (dn.buf == NULL)
         return -ENOMEM;
-    pk = cert_decode(&xd, &dn, der, len, line, w->err, w->errlen);
-    if (pk == NULL) {
+    e = cert_decode(&xd, &dn, der, len, &pk);
+    if (e == BR_ERR_X509_UNSUPPORTED) {
+        /* A root BearSSL cannot use (Ed25519, exotic curve) can verify
+         * nothing here; skipping it keeps a growing system bundle usable. */
+        a->unsupported++;
+        free(dn.buf);
+        return 0;
+    }
+    if (e != 0) {
+        set_err(w->err, w->errlen, "certificate%s: %s", where(line).text, tls_strerror(-e));
         free(dn.buf);
         return TLS_PEM_E_BAD_CERT;
     }
@@ -376,8 +393,7 @@ void tls_pem_anchors_free(struct tls_pem_anchors *a)
     for (size_t i = 0; i < a->n; i++)
         free(a->ta[i].dn.data);
     free(a->ta);
-    a->ta = NULL;
-    a->n = 0;
+    memset(a, 0, sizeof(*a));
 }
 
 int tls_pem_anchors_parse(struct tls_pem_anchors *a, const uint8_t *buf, size_t n, char *err,
@@ -386,15 +402,17 @@ int tls_pem_anchors_parse(struct tls_pem_anchors *a, const uint8_t *buf, size_t 
     struct anchors_walk w = {.a = a, .err = err, .errlen = errlen};
     int rc;
 
-    a->ta = NULL;
-    a->n = 0;
+    memset(a, 0, sizeof(*a));
     if (n > TLS_PEM_MAX_FILE) {
         set_err(err, errlen, "input larger than %u bytes", TLS_PEM_MAX_FILE);
         return TLS_PEM_E_TOO_LARGE;
     }
     rc = pem_walk(buf, n, anchors_object, &w, err, errlen);
     if (rc == 0 && a->n == 0) {
-        if (w.skipped > 0)
+        if (a->unsupported > 0)
+            set_err(err, errlen, "no usable certificate in file (%zu with unsupported key types)",
+                    a->unsupported);
+        else if (w.skipped > 0)
             set_err(err, errlen, "no certificate in file (skipped %zu other object(s), e.g. '%s')",
                     w.skipped, w.skipped_name);
         else
@@ -423,6 +441,7 @@ static int chain_object(void *cookie, const char *name, const uint8_t *der, size
     br_x509_decoder_context xd;
     const br_x509_pkey *pk;
     uint8_t *copy;
+    int e;
 
     if (!is_cert_name(name))
         return 0;
@@ -430,9 +449,11 @@ static int chain_object(void *cookie, const char *name, const uint8_t *der, size
         set_err(w->err, w->errlen, "more than %u certificates in chain", TLS_PEM_MAX_CHAIN);
         return TLS_PEM_E_TOO_MANY;
     }
-    pk = cert_decode(&xd, NULL, der, len, line, w->err, w->errlen);
-    if (pk == NULL)
+    e = cert_decode(&xd, NULL, der, len, &pk);
+    if (e != 0) {
+        set_err(w->err, w->errlen, "certificate%s: %s", where(line).text, tls_strerror(-e));
         return TLS_PEM_E_BAD_CERT;
+    }
     if (c->n == 0) {
         if (pkey_size(pk) > sizeof(c->pkey_buf)) {
             set_err(w->err, w->errlen, "certificate%s: public key too large", where(line).text);
@@ -797,8 +818,7 @@ static int parse_key(void *out, const uint8_t *buf, size_t n, char *err, size_t 
 
 int tls_pem_anchors_load(struct tls_pem_anchors *a, const char *path, char *err, size_t errlen)
 {
-    a->ta = NULL;
-    a->n = 0;
+    memset(a, 0, sizeof(*a));
     return load_file(path, parse_anchors, a, err, errlen);
 }
 

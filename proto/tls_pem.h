@@ -57,6 +57,7 @@
 struct tls_pem_anchors {
     br_x509_trust_anchor *ta; /* n entries, each owning its DN and key bytes */
     size_t n;
+    size_t unsupported; /* certificates skipped: key type BearSSL lacks */
 };
 
 /* A certificate chain, end-entity first. Zero-initialise before loading. */
@@ -86,11 +87,15 @@ struct tls_pem_key {
  * Loads every certificate of a CA bundle as a trust anchor. Certificates
  * whose Basic Constraints say CA become CA anchors (BR_X509_TA_CA); others
  * are kept as direct-trust anchors (that exact server certificate is
- * trusted). PEM objects that are not certificates are skipped. *a must be
- * empty; on success it owns heap memory until tls_pem_anchors_free.
- * Returns 0, -errno, TLS_PEM_E_NO_CERT, TLS_PEM_E_BAD_CERT,
- * TLS_PEM_E_TOO_MANY, TLS_PEM_E_PEM, TLS_PEM_E_TOO_LARGE,
- * TLS_PEM_E_NOT_FILE.
+ * trusted). PEM objects that are not certificates are skipped, and so are
+ * well-formed certificates whose key BearSSL cannot use (Ed25519, curves
+ * other than P-256/384/521; counted in a->unsupported) so that a system
+ * bundle growing such roots stays loadable; any other decoding failure
+ * fails the load. *a is overwritten (free an earlier load first); on
+ * success it owns heap memory until tls_pem_anchors_free. Returns 0,
+ * -errno, TLS_PEM_E_NO_CERT (also when no certificate was usable),
+ * TLS_PEM_E_BAD_CERT, TLS_PEM_E_TOO_MANY, TLS_PEM_E_PEM,
+ * TLS_PEM_E_TOO_LARGE, TLS_PEM_E_NOT_FILE.
  */
 int tls_pem_anchors_load(struct tls_pem_anchors *a, const char *path, char *err, size_t errlen);
 int tls_pem_anchors_parse(struct tls_pem_anchors *a, const uint8_t *buf, size_t n, char *err,
@@ -102,8 +107,9 @@ void tls_pem_anchors_free(struct tls_pem_anchors *a);
 /*
  * Loads a certificate chain (end-entity first, as sent on the wire). Each
  * certificate must decode; the EE's public key, its type and its issuer's
- * key type are recorded for tls_pem_check_pair and the TLS engines. *c
- * must be empty; on success it owns heap memory until tls_pem_chain_free.
+ * key type are recorded for tls_pem_check_pair and the TLS engines. *c is
+ * overwritten (free an earlier load first); on success it owns heap memory
+ * until tls_pem_chain_free.
  * Returns as tls_pem_anchors_load.
  */
 int tls_pem_chain_load(struct tls_pem_chain *c, const char *path, char *err, size_t errlen);

@@ -237,6 +237,7 @@ int testcerts_create(struct testcerts *tc)
     PATH(tc->server_rsa_key_pkcs1, "server_rsa_pkcs1.key");
     PATH(tc->server_key_encrypted, "server_enc.key");
     PATH(tc->ed25519_key, "ed25519.key");
+    PATH(tc->ed25519_ca, "ed25519_ca.pem");
     PATH(tc->secp256k1_key, "secp256k1.key");
     PATH(sc.cnf, "openssl.cnf");
     PATH(sc.index, "index.txt");
@@ -317,6 +318,8 @@ int testcerts_create(struct testcerts *tc)
     RUN("pkey", "-in", tc->server_key, "-aes128", "-passout", "pass:h8s-test", "-out",
         tc->server_key_encrypted);
     RUN("genpkey", "-algorithm", "ed25519", "-out", tc->ed25519_key);
+    RUN("req", "-config", sc.cnf, "-x509", "-new", "-key", tc->ed25519_key, "-out",
+        tc->ed25519_ca, "-days", "3650", "-subj", "/CN=h8s ed25519 CA", "-extensions", "v3_ca");
     RUN("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:secp256k1", "-out",
         tc->secp256k1_key);
     return 0;

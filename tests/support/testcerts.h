@@ -46,6 +46,7 @@ struct testcerts {
     char server_rsa_key_pkcs1[TESTCERTS_PATH_MAX]; /* "RSA PRIVATE KEY" */
     char server_key_encrypted[TESTCERTS_PATH_MAX]; /* "ENCRYPTED PRIVATE KEY" */
     char ed25519_key[TESTCERTS_PATH_MAX];     /* unsupported key type */
+    char ed25519_ca[TESTCERTS_PATH_MAX];      /* self-signed CA with that key */
     char secp256k1_key[TESTCERTS_PATH_MAX];   /* unsupported EC curve */
 };
 
