@@ -316,6 +316,25 @@ static void test_server_names_ok(void **state)
         handshake_ok(m, &m->server, &m->server_key, names[i], SPLIT_RANDOM, i + 1);
 }
 
+/* SNI carries DNS names only: RFC 6066 forbids IP literals there. */
+static void test_sni(void **state)
+{
+    struct material *m = *state;
+    struct tls_server_config sc = server_cfg(&m->server, &m->server_key);
+    const char *names[][2] = {{"localhost", "localhost"}, {"localhost.", "localhost"},
+                              {"127.0.0.1", ""}, {"::1", ""}};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        struct pair *p = pair_new(SPLIT_WHOLE, 1);
+        struct tls_client_config cc = client_cfg(&m->ca, names[i][0]);
+
+        start(p, &cc, &sc);
+        assert_true(tls_conn_handshake_done(p->srv));
+        assert_string_equal(br_ssl_engine_get_server_name(&p->srv->u.server.eng), names[i][1]);
+        pair_free(p);
+    }
+}
+
 /* Every split point of the ClientHello, into a fresh server each time. */
 static void test_clienthello_every_split(void **state)
 {
@@ -799,6 +818,7 @@ int main(void)
         cmocka_unit_test(test_handshake_rsa),
         cmocka_unit_test(test_handshake_intermediate),
         cmocka_unit_test(test_server_names_ok),
+        cmocka_unit_test(test_sni),
         cmocka_unit_test(test_clienthello_every_split),
         cmocka_unit_test(test_untrusted),
         cmocka_unit_test(test_wrong_name),
