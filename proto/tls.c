@@ -17,9 +17,12 @@
  * exchange, CBC and 3DES, all of which the "full" profiles enable.
  */
 static const uint16_t tls_suites[] = {
-    BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,      BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-    BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,      BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-    BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 };
 
 static br_ssl_engine_context *eng(struct tls_conn *c)
@@ -123,10 +126,9 @@ int tls_conn_server_init(struct tls_conn *c, const struct tls_server_config *cfg
     if (k->type == BR_KEYTYPE_RSA)
         br_ssl_server_init_full_rsa(sc, ch->certs, ch->n, &k->u.rsa);
     else
-        br_ssl_server_init_full_ec(sc, ch->certs, ch->n,
-                                   ch->issuer_key_type ? (unsigned)ch->issuer_key_type
-                                                       : BR_KEYTYPE_EC,
-                                   &k->u.ec);
+        br_ssl_server_init_full_ec(
+            sc, ch->certs, ch->n,
+            ch->issuer_key_type ? (unsigned)ch->issuer_key_type : BR_KEYTYPE_EC, &k->u.ec);
     if (cfg->client_auth != TLS_CLIENT_AUTH_NONE) {
         tls_x509_init(&c->x509, ca->ta, ca->n);
         br_ssl_engine_set_x509(&sc->eng, &c->x509.vtable);

@@ -20,8 +20,9 @@
  *      then tls_conn_flush at the end of the batch;
  *   4. copy tls_conn_pending_out to the socket and ack it, until it is 0;
  *   5. check tls_conn_error / tls_conn_is_closed.
- * Ciphertext is produced only by init (the client's ClientHello), feed,
- * read_ack, write, flush and close, so draining after those is enough.
+ * Ciphertext appears after init (the client's ClientHello), feed,
+ * read_ack, write, flush, close and out_ack itself (the next record once
+ * room is made), so drain pending_out until it is 0 after any of those.
  *
  * Profile: TLS 1.2 only (BearSSL has no 1.3), ECDHE key exchange with
  * AES-GCM or ChaCha20-Poly1305 only, renegotiation refused. Clients always
@@ -32,9 +33,10 @@
  * iPAddress SANs, see tls_san.h). Servers present one chain with an RSA or
  * EC key and can require or accept client certificates.
  *
- * Randomness: BearSSL seeds each engine from the system (on this Debian
- * build br_prng_seeder_system() is RDRAND); init also mixes 32 bytes of
- * getrandom(2) into every engine, so the kernel pool backs every handshake.
+ * Randomness: BearSSL seeds each engine with br_prng_seeder_system(),
+ * which in Debian's build may be RDRAND alone; init also mixes 32 bytes
+ * of getrandom(2) into every engine, so the kernel pool backs every
+ * handshake whatever the CPU.
  *
  * Errors: functions return 0 or a negative code; codes are sticky (the
  * first failure stays) and are one of
@@ -65,15 +67,15 @@
 
 #define TLS_SERVER_NAME_MAX 255 /* bytes, without the NUL; BearSSL's limit */
 
-#define TLS_E_CONFIG      (-1001) /* invalid configuration passed to init */
+#define TLS_E_CONFIG (-1001)      /* invalid configuration passed to init */
 #define TLS_E_SERVER_NAME (-1002) /* server name empty, too long or malformed */
-#define TLS_E_CLOSED      (-1003) /* closed cleanly: no more data accepted */
-#define TLS_E_TRUNCATED   (-1004) /* transport EOF before close_notify */
-#define TLS_E_USAGE       (-1005) /* acked more bytes than were available */
+#define TLS_E_CLOSED (-1003)      /* closed cleanly: no more data accepted */
+#define TLS_E_TRUNCATED (-1004)   /* transport EOF before close_notify */
+#define TLS_E_USAGE (-1005)       /* acked more bytes than were available */
 
-#define TLS_CLIENT_AUTH_NONE     0 /* do not ask for a client certificate */
+#define TLS_CLIENT_AUTH_NONE 0     /* do not ask for a client certificate */
 #define TLS_CLIENT_AUTH_OPTIONAL 1 /* ask; go on without one (see peer_verified) */
-#define TLS_CLIENT_AUTH_REQUIRE  2 /* ask; fail the handshake without a valid one */
+#define TLS_CLIENT_AUTH_REQUIRE 2  /* ask; fail the handshake without a valid one */
 
 struct tls_client_config {
     /* CAs to verify the server with (n > 0). Borrowed: must outlive the conn. */

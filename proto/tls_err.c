@@ -85,7 +85,10 @@ struct tls_alert_name {
     const char *recv, *sent;
 };
 
-#define TLS_ALERT(n, s) {n, "received fatal alert: " s, "sent fatal alert: " s}
+#define TLS_ALERT(n, s)                                                                            \
+    {                                                                                              \
+        n, "received fatal alert: " s, "sent fatal alert: " s                                      \
+    }
 
 static const struct tls_alert_name tls_alert_names[] = {
     TLS_ALERT(0, "close_notify"),

@@ -139,8 +139,8 @@ static void pem_label(char *dst, const char *src, size_t cap)
 {
     size_t n = strnlen(src, cap - 1);
 
-    while (n > 0 && (src[n - 1] == '-' || src[n - 1] == '\r' || src[n - 1] == ' ' ||
-                     src[n - 1] == '\t'))
+    while (n > 0 &&
+           (src[n - 1] == '-' || src[n - 1] == '\r' || src[n - 1] == ' ' || src[n - 1] == '\t'))
         n--;
     memcpy(dst, src, n);
     dst[n] = '\0';
@@ -226,8 +226,8 @@ static int pem_walk(const uint8_t *buf, size_t n, pem_object_fn fn, void *cookie
         }
     }
     if (in_obj) {
-        set_err(err, errlen, "PEM decode error at line %u: object '%s' has no END line",
-                obj_line, name);
+        set_err(err, errlen, "PEM decode error at line %u: object '%s' has no END line", obj_line,
+                name);
         rc = TLS_PEM_E_PEM;
     }
 out:
@@ -563,8 +563,7 @@ static void key_store(struct tls_pem_key *k, const br_skey_decoder_context *sd)
     }
 }
 
-static int key_object(void *cookie, const char *name, const uint8_t *der, size_t len,
-                      unsigned line)
+static int key_object(void *cookie, const char *name, const uint8_t *der, size_t len, unsigned line)
 {
     struct key_walk *w = cookie;
     br_skey_decoder_context sd;
@@ -611,8 +610,7 @@ void tls_pem_key_wipe(struct tls_pem_key *k)
         explicit_bzero(k, sizeof(*k));
 }
 
-int tls_pem_key_parse(struct tls_pem_key *k, const uint8_t *buf, size_t n, char *err,
-                      size_t errlen)
+int tls_pem_key_parse(struct tls_pem_key *k, const uint8_t *buf, size_t n, char *err, size_t errlen)
 {
     static const char legacy_enc[] = "Proc-Type: 4,ENCRYPTED";
     struct key_walk w = {.k = k, .err = err, .errlen = errlen};

@@ -33,25 +33,25 @@
 #include <bearssl.h>
 
 /* Input caps: a file larger than this is refused before it is read. */
-#define TLS_PEM_MAX_FILE    (4u << 20) /* 4 MiB: Debian's bundle is ~220 KiB */
-#define TLS_PEM_MAX_ANCHORS 4096u      /* certificates in one CA bundle */
-#define TLS_PEM_MAX_CHAIN   16u        /* certificates in one chain */
+#define TLS_PEM_MAX_FILE (4u << 20) /* 4 MiB: Debian's bundle is ~220 KiB */
+#define TLS_PEM_MAX_ANCHORS 4096u   /* certificates in one CA bundle */
+#define TLS_PEM_MAX_CHAIN 16u       /* certificates in one chain */
 
 /* Room for every component of the largest key BearSSL decodes (RSA-4096). */
 #define TLS_PEM_KEY_BUFSIZE (3 * BR_X509_BUFSIZE_SIG)
 
-#define TLS_PEM_E_TOO_LARGE       (-2001) /* input larger than TLS_PEM_MAX_FILE */
-#define TLS_PEM_E_PEM             (-2002) /* malformed PEM (bad Base64, unterminated) */
-#define TLS_PEM_E_NO_CERT         (-2003) /* no certificate in the input */
-#define TLS_PEM_E_BAD_CERT        (-2004) /* a certificate failed to decode */
-#define TLS_PEM_E_TOO_MANY        (-2005) /* more certificates than the cap */
-#define TLS_PEM_E_NO_KEY          (-2006) /* no private key in the input */
-#define TLS_PEM_E_BAD_KEY         (-2007) /* the private key failed to decode */
+#define TLS_PEM_E_TOO_LARGE (-2001)       /* input larger than TLS_PEM_MAX_FILE */
+#define TLS_PEM_E_PEM (-2002)             /* malformed PEM (bad Base64, unterminated) */
+#define TLS_PEM_E_NO_CERT (-2003)         /* no certificate in the input */
+#define TLS_PEM_E_BAD_CERT (-2004)        /* a certificate failed to decode */
+#define TLS_PEM_E_TOO_MANY (-2005)        /* more certificates than the cap */
+#define TLS_PEM_E_NO_KEY (-2006)          /* no private key in the input */
+#define TLS_PEM_E_BAD_KEY (-2007)         /* the private key failed to decode */
 #define TLS_PEM_E_UNSUPPORTED_KEY (-2008) /* not RSA, or EC on an unsupported curve */
-#define TLS_PEM_E_ENCRYPTED_KEY   (-2009) /* password-protected key */
-#define TLS_PEM_E_MULTIPLE_KEYS   (-2010) /* more than one private key in the input */
-#define TLS_PEM_E_KEY_MISMATCH    (-2011) /* key does not belong to the certificate */
-#define TLS_PEM_E_NOT_FILE        (-2012) /* path is not a regular file */
+#define TLS_PEM_E_ENCRYPTED_KEY (-2009)   /* password-protected key */
+#define TLS_PEM_E_MULTIPLE_KEYS (-2010)   /* more than one private key in the input */
+#define TLS_PEM_E_KEY_MISMATCH (-2011)    /* key does not belong to the certificate */
+#define TLS_PEM_E_NOT_FILE (-2012)        /* path is not a regular file */
 
 /* A set of trust anchors. Zero-initialise (or = {0}) before loading. */
 struct tls_pem_anchors {

@@ -34,11 +34,11 @@ enum {
     TLS_SAN_CAP_IP,
 };
 
-#define DER_SEQUENCE     0x30
-#define DER_OID          0x06
+#define DER_SEQUENCE 0x30
+#define DER_OID 0x06
 #define DER_OCTET_STRING 0x04
-#define DER_CTX_3_CONS   0xa3 /* [3] constructed: tbsCertificate extensions */
-#define DER_CTX_7_PRIM   0x87 /* [7] primitive: GeneralName iPAddress */
+#define DER_CTX_3_CONS 0xa3 /* [3] constructed: tbsCertificate extensions */
+#define DER_CTX_7_PRIM 0x87 /* [7] primitive: GeneralName iPAddress */
 
 /* id-ce-subjectAltName, 2.5.29.17, DER contents of the OID */
 static const uint8_t oid_san[] = {0x55, 0x1d, 0x11};

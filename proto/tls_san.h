@@ -28,29 +28,29 @@
 
 #define TLS_SAN_DEPTH 8 /* open elements on the path, root included */
 
-#define TLS_SAN_MATCH    1  /* the address is among the iPAddress SANs */
-#define TLS_SAN_NO_MATCH 0  /* well-formed, address absent */
-#define TLS_SAN_ERROR    -1 /* malformed DER, or input ended too early */
+#define TLS_SAN_MATCH 1    /* the address is among the iPAddress SANs */
+#define TLS_SAN_NO_MATCH 0 /* well-formed, address absent */
+#define TLS_SAN_ERROR -1   /* malformed DER, or input ended too early */
 
 struct tls_san {
     uint8_t want[16];
-    uint8_t want_len;   /* 4 (IPv4) or 16 (IPv6) */
+    uint8_t want_len; /* 4 (IPv4) or 16 (IPv6) */
     uint8_t found;
-    uint8_t done;       /* tbsCertificate fully walked */
-    uint8_t err;        /* sticky */
-    uint8_t depth;      /* entries used in kind[] / end[] */
+    uint8_t done;                /* tbsCertificate fully walked */
+    uint8_t err;                 /* sticky */
+    uint8_t depth;               /* entries used in kind[] / end[] */
     uint8_t kind[TLS_SAN_DEPTH]; /* which path step each open element is */
     uint32_t end[TLS_SAN_DEPTH]; /* offset just past each open element */
-    uint32_t total;     /* certificate length announced at init */
-    uint32_t pos;       /* bytes consumed so far */
+    uint32_t total;              /* certificate length announced at init */
+    uint32_t pos;                /* bytes consumed so far */
     /* element header being read */
-    uint8_t hstate;     /* TLS_SAN_H_* (tls_san.c) */
+    uint8_t hstate; /* TLS_SAN_H_* (tls_san.c) */
     uint8_t tag;
-    uint8_t lenbytes;   /* long-form length bytes still to read */
+    uint8_t lenbytes; /* long-form length bytes still to read */
     uint32_t len;
     /* content of the current primitive element */
     uint32_t content_end;
-    uint8_t capture;    /* 0 skip, 1 extension OID, 2 iPAddress */
+    uint8_t capture; /* 0 skip, 1 extension OID, 2 iPAddress */
     uint8_t cap_len;
     uint8_t cap[16];
     uint8_t ext_is_san; /* the current Extension's OID is subjectAltName */

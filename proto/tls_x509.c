@@ -98,8 +98,13 @@ static const br_x509_pkey *x_get_pkey(const br_x509_class *const *ctx, unsigned 
 }
 
 static const br_x509_class tls_x509_class = {
-    sizeof(struct tls_x509), x_start_chain, x_start_cert, x_append,
-    x_end_cert,              x_end_chain,   x_get_pkey,
+    sizeof(struct tls_x509),
+    x_start_chain,
+    x_start_cert,
+    x_append,
+    x_end_cert,
+    x_end_chain,
+    x_get_pkey,
 };
 
 void tls_x509_init(struct tls_x509 *x, const br_x509_trust_anchor *ta, size_t n)

@@ -21,10 +21,9 @@
 struct material {
     struct testcerts tc;
     struct tls_pem_anchors ca, other_ca;
-    struct tls_pem_chain server, server_rsa, server_chain, client, client_rsa, other_leaf,
-        expired;
-    struct tls_pem_key server_key, server_rsa_key, server_chain_key, client_key,
-        client_rsa_key, other_leaf_key, expired_key;
+    struct tls_pem_chain server, server_rsa, server_chain, client, client_rsa, other_leaf, expired;
+    struct tls_pem_key server_key, server_rsa_key, server_chain_key, client_key, client_rsa_key,
+        other_leaf_key, expired_key;
 };
 
 static int load_all(struct material *m)
@@ -98,8 +97,8 @@ static int group_teardown(void **state)
 
 /* ---------------------------------------------------------------- pump */
 
-#define SPLIT_WHOLE  0 /* move everything pending */
-#define SPLIT_ONE    1 /* one byte per feed */
+#define SPLIT_WHOLE 0  /* move everything pending */
+#define SPLIT_ONE 1    /* one byte per feed */
 #define SPLIT_RANDOM 2 /* random sizes, often tiny */
 
 struct pair {
@@ -262,8 +261,7 @@ static void assert_exchange(struct pair *p)
 /* -------------------------------------------------------------- tests */
 
 static void handshake_ok(struct material *m, const struct tls_pem_chain *chain,
-                         const struct tls_pem_key *key, const char *name, int split,
-                         uint64_t seed)
+                         const struct tls_pem_key *key, const char *name, int split, uint64_t seed)
 {
     struct pair *p = pair_new(split, seed);
     struct tls_client_config cc = client_cfg(&m->ca, name);
@@ -309,8 +307,8 @@ static void test_handshake_intermediate(void **state)
 static void test_server_names_ok(void **state)
 {
     struct material *m = *state;
-    const char *names[] = {"localhost", "LocalHost", "localhost.", "127.0.0.1", "::1",
-                           "0:0:0:0:0:0:0:1"};
+    const char *names[] = {"localhost", "LocalHost", "localhost.",
+                           "127.0.0.1", "::1",       "0:0:0:0:0:0:0:1"};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         handshake_ok(m, &m->server, &m->server_key, names[i], SPLIT_RANDOM, i + 1);
@@ -321,8 +319,8 @@ static void test_sni(void **state)
 {
     struct material *m = *state;
     struct tls_server_config sc = server_cfg(&m->server, &m->server_key);
-    const char *names[][2] = {{"localhost", "localhost"}, {"localhost.", "localhost"},
-                              {"127.0.0.1", ""}, {"::1", ""}};
+    const char *names[][2] = {
+        {"localhost", "localhost"}, {"localhost.", "localhost"}, {"127.0.0.1", ""}, {"::1", ""}};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         struct pair *p = pair_new(SPLIT_WHOLE, 1);
@@ -412,8 +410,7 @@ static void test_wrong_name(void **state)
 {
     struct material *m = *state;
     struct tls_server_config sc = server_cfg(&m->server, &m->server_key);
-    const char *names[] = {"example.com", "localhost.localdomain", "127.0.0.2", "::2",
-                           "10.0.0.1"};
+    const char *names[] = {"example.com", "localhost.localdomain", "127.0.0.2", "::2", "10.0.0.1"};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         struct tls_client_config cc = client_cfg(&m->ca, names[i]);
@@ -720,9 +717,9 @@ static void test_config_errors(void **state)
     struct tls_client_config cc;
     struct tls_server_config sc;
     char long_name[300];
-    const char *bad_names[] = {"",         ".",          "a..b",       "-a.com",   "a-.com",
-                               "127.1",    "1.2.3.4.5",  "fe80::1%lo", "[::1]",    "a b",
-                               "a/b",      "*.example.com", "x.123",   long_name};
+    const char *bad_names[] = {
+        "",           ".",     "a..b", "-a.com", "a-.com",        "127.1", "1.2.3.4.5",
+        "fe80::1%lo", "[::1]", "a b",  "a/b",    "*.example.com", "x.123", long_name};
 
     assert_non_null(c);
     memset(long_name, 'a', sizeof(long_name) - 1);

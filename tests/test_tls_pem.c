@@ -349,7 +349,8 @@ static void test_key_errors(void **state)
                               "DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n"
                               "AAAA\n-----END RSA PRIVATE KEY-----\n");
     struct blob junk_der = {(uint8_t *)"\x30\x03\x02\x01\x00", 5};
-    struct blob junk_pem = text("-----BEGIN PRIVATE KEY-----\nMAMCAQA=\n-----END PRIVATE KEY-----\n");
+    struct blob junk_pem =
+        text("-----BEGIN PRIVATE KEY-----\nMAMCAQA=\n-----END PRIVATE KEY-----\n");
 
     key_fails(&enc, TLS_PEM_E_ENCRYPTED_KEY, "encrypted");
     key_fails(&legacy, TLS_PEM_E_ENCRYPTED_KEY, "encrypted");
@@ -380,8 +381,7 @@ static void test_pem_errors(void **state)
     for (int line = 1; line < 4; p++)
         line += *p == '\n';
     p[5] = '!';
-    assert_int_equal(tls_pem_anchors_parse(&a, bad64.p, bad64.n, err, sizeof(err)),
-                     TLS_PEM_E_PEM);
+    assert_int_equal(tls_pem_anchors_parse(&a, bad64.p, bad64.n, err, sizeof(err)), TLS_PEM_E_PEM);
     assert_non_null(strstr(err, "PEM decode error at line 4"));
 
     /* END line missing */
@@ -490,12 +490,12 @@ static void test_file_errors(void **state)
 
 static void test_strerror(void **state)
 {
-    static const int codes[] = {TLS_PEM_E_TOO_LARGE,       TLS_PEM_E_PEM,
-                                TLS_PEM_E_NO_CERT,         TLS_PEM_E_BAD_CERT,
-                                TLS_PEM_E_TOO_MANY,        TLS_PEM_E_NO_KEY,
-                                TLS_PEM_E_BAD_KEY,         TLS_PEM_E_UNSUPPORTED_KEY,
-                                TLS_PEM_E_ENCRYPTED_KEY,   TLS_PEM_E_MULTIPLE_KEYS,
-                                TLS_PEM_E_KEY_MISMATCH,    TLS_PEM_E_NOT_FILE};
+    static const int codes[] = {TLS_PEM_E_TOO_LARGE,     TLS_PEM_E_PEM,
+                                TLS_PEM_E_NO_CERT,       TLS_PEM_E_BAD_CERT,
+                                TLS_PEM_E_TOO_MANY,      TLS_PEM_E_NO_KEY,
+                                TLS_PEM_E_BAD_KEY,       TLS_PEM_E_UNSUPPORTED_KEY,
+                                TLS_PEM_E_ENCRYPTED_KEY, TLS_PEM_E_MULTIPLE_KEYS,
+                                TLS_PEM_E_KEY_MISMATCH,  TLS_PEM_E_NOT_FILE};
 
     (void)state;
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
