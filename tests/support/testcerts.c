@@ -25,44 +25,43 @@ extern char **environ;
 
 #define LOG_NAME "openssl.log"
 
-static const char cnf_text[] =
-    "[req]\n"
-    "distinguished_name = dn\n"
-    "prompt = no\n"
-    "[dn]\n"
-    "CN = unused\n"
-    "[v3_ca]\n"
-    "basicConstraints = critical, CA:TRUE\n"
-    "keyUsage = critical, keyCertSign, cRLSign\n"
-    "subjectKeyIdentifier = hash\n"
-    "[v3_inter]\n"
-    "basicConstraints = critical, CA:TRUE, pathlen:0\n"
-    "keyUsage = critical, keyCertSign, cRLSign\n"
-    "subjectKeyIdentifier = hash\n"
-    "authorityKeyIdentifier = keyid\n"
-    "[v3_server]\n"
-    "basicConstraints = critical, CA:FALSE\n"
-    "keyUsage = critical, digitalSignature, keyEncipherment\n"
-    "extendedKeyUsage = serverAuth, clientAuth\n"
-    "subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1\n"
-    "authorityKeyIdentifier = keyid\n"
-    "[v3_client]\n"
-    "basicConstraints = critical, CA:FALSE\n"
-    "keyUsage = critical, digitalSignature\n"
-    "extendedKeyUsage = clientAuth\n"
-    "authorityKeyIdentifier = keyid\n"
-    "[ca]\n"
-    "default_ca = ca_default\n"
-    "[ca_default]\n"
-    "database = %s/index.txt\n"
-    "new_certs_dir = %s\n"
-    "serial = %s/serial\n"
-    "default_md = sha256\n"
-    "policy = policy_any\n"
-    "unique_subject = no\n"
-    "copy_extensions = none\n"
-    "[policy_any]\n"
-    "commonName = supplied\n";
+static const char cnf_text[] = "[req]\n"
+                               "distinguished_name = dn\n"
+                               "prompt = no\n"
+                               "[dn]\n"
+                               "CN = unused\n"
+                               "[v3_ca]\n"
+                               "basicConstraints = critical, CA:TRUE\n"
+                               "keyUsage = critical, keyCertSign, cRLSign\n"
+                               "subjectKeyIdentifier = hash\n"
+                               "[v3_inter]\n"
+                               "basicConstraints = critical, CA:TRUE, pathlen:0\n"
+                               "keyUsage = critical, keyCertSign, cRLSign\n"
+                               "subjectKeyIdentifier = hash\n"
+                               "authorityKeyIdentifier = keyid\n"
+                               "[v3_server]\n"
+                               "basicConstraints = critical, CA:FALSE\n"
+                               "keyUsage = critical, digitalSignature, keyEncipherment\n"
+                               "extendedKeyUsage = serverAuth, clientAuth\n"
+                               "subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1\n"
+                               "authorityKeyIdentifier = keyid\n"
+                               "[v3_client]\n"
+                               "basicConstraints = critical, CA:FALSE\n"
+                               "keyUsage = critical, digitalSignature\n"
+                               "extendedKeyUsage = clientAuth\n"
+                               "authorityKeyIdentifier = keyid\n"
+                               "[ca]\n"
+                               "default_ca = ca_default\n"
+                               "[ca_default]\n"
+                               "database = %s/index.txt\n"
+                               "new_certs_dir = %s\n"
+                               "serial = %s/serial\n"
+                               "default_md = sha256\n"
+                               "policy = policy_any\n"
+                               "unique_subject = no\n"
+                               "copy_extensions = none\n"
+                               "[policy_any]\n"
+                               "commonName = supplied\n";
 
 static int join(char *dst, const char *dir, const char *name)
 {
@@ -188,7 +187,7 @@ static int concat(const char *dst, const char *a, const char *b)
 struct scratch {
     char cnf[TESTCERTS_PATH_MAX], index[TESTCERTS_PATH_MAX], serial[TESTCERTS_PATH_MAX];
     char csr[TESTCERTS_PATH_MAX]; /* reused by every request */
-    char inter[TESTCERTS_PATH_MAX], inter_key[TESTCERTS_PATH_MAX];
+    char inter_key[TESTCERTS_PATH_MAX];
     char chain_leaf[TESTCERTS_PATH_MAX], other_ca_key[TESTCERTS_PATH_MAX];
 };
 
@@ -222,6 +221,7 @@ int testcerts_create(struct testcerts *tc)
     PATH(tc->server_rsa_key, "server_rsa.key");
     PATH(tc->server_chain, "server_chain.pem");
     PATH(tc->server_chain_key, "server_chain.key");
+    PATH(tc->intermediate, "intermediate.pem");
     PATH(tc->client, "client.pem");
     PATH(tc->client_key, "client.key");
     PATH(tc->client_rsa, "client_rsa.pem");
@@ -243,7 +243,6 @@ int testcerts_create(struct testcerts *tc)
     PATH(sc.index, "index.txt");
     PATH(sc.serial, "serial");
     PATH(sc.csr, "request.csr");
-    PATH(sc.inter, "inter.pem");
     PATH(sc.inter_key, "inter.key");
     PATH(sc.chain_leaf, "chain_leaf.pem");
     PATH(sc.other_ca_key, "other_ca.key");
@@ -255,11 +254,11 @@ int testcerts_create(struct testcerts *tc)
 
     /* Roots. */
     RUN("req", "-config", sc.cnf, "-x509", "-new", "-newkey", "ec", "-pkeyopt",
-        "ec_paramgen_curve:P-256", "-nodes", "-keyout", tc->ca_key, "-out", tc->ca, "-days",
-        "3650", "-subj", "/CN=h8s test CA", "-extensions", "v3_ca", "-sha256");
+        "ec_paramgen_curve:P-256", "-nodes", "-keyout", tc->ca_key, "-out", tc->ca, "-days", "3650",
+        "-subj", "/CN=h8s test CA", "-extensions", "v3_ca", "-sha256");
     RUN("req", "-config", sc.cnf, "-x509", "-new", "-newkey", "ec", "-pkeyopt",
-        "ec_paramgen_curve:P-256", "-nodes", "-keyout", sc.other_ca_key, "-out", tc->other_ca, "-days",
-        "3650", "-subj", "/CN=h8s other CA", "-extensions", "v3_ca", "-sha256");
+        "ec_paramgen_curve:P-256", "-nodes", "-keyout", sc.other_ca_key, "-out", tc->other_ca,
+        "-days", "3650", "-subj", "/CN=h8s other CA", "-extensions", "v3_ca", "-sha256");
 
     /* Leaves signed by the CA. */
     RUN("req", "-config", sc.cnf, "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
@@ -279,28 +278,30 @@ int testcerts_create(struct testcerts *tc)
         tc->client);
     RUN("req", "-config", sc.cnf, "-new", "-newkey", "rsa:2048", "-nodes", "-keyout",
         tc->client_rsa_key, "-out", sc.csr, "-subj", "/CN=h8s-test-client");
-    RUN("x509", "-req", "-in", sc.csr, "-CA", tc->ca, "-CAkey", tc->ca_key, "-set_serial",
-        "4100", "-days", "3650", "-extfile", sc.cnf, "-extensions", "v3_client", "-sha256", "-out",
+    RUN("x509", "-req", "-in", sc.csr, "-CA", tc->ca, "-CAkey", tc->ca_key, "-set_serial", "4100",
+        "-days", "3650", "-extfile", sc.cnf, "-extensions", "v3_client", "-sha256", "-out",
         tc->client_rsa);
 
     /* Intermediate CA and a leaf under it. */
     RUN("req", "-config", sc.cnf, "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
         "-nodes", "-keyout", sc.inter_key, "-out", sc.csr, "-subj", "/CN=h8s test intermediate");
     RUN("x509", "-req", "-in", sc.csr, "-CA", tc->ca, "-CAkey", tc->ca_key, "-set_serial", "4101",
-        "-days", "3650", "-extfile", sc.cnf, "-extensions", "v3_inter", "-sha256", "-out", sc.inter);
+        "-days", "3650", "-extfile", sc.cnf, "-extensions", "v3_inter", "-sha256", "-out",
+        tc->intermediate);
     RUN("req", "-config", sc.cnf, "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
         "-nodes", "-keyout", tc->server_chain_key, "-out", sc.csr, "-subj", "/CN=localhost");
-    RUN("x509", "-req", "-in", sc.csr, "-CA", sc.inter, "-CAkey", sc.inter_key, "-set_serial", "4102", "-days",
-        "3650", "-extfile", sc.cnf, "-extensions", "v3_server", "-sha256", "-out", sc.chain_leaf);
-    if (concat(tc->server_chain, sc.chain_leaf, sc.inter) != 0)
+    RUN("x509", "-req", "-in", sc.csr, "-CA", tc->intermediate, "-CAkey", sc.inter_key,
+        "-set_serial", "4102", "-days", "3650", "-extfile", sc.cnf, "-extensions", "v3_server",
+        "-sha256", "-out", sc.chain_leaf);
+    if (concat(tc->server_chain, sc.chain_leaf, tc->intermediate) != 0)
         goto fail;
 
     /* A leaf under the unrelated CA. */
     RUN("req", "-config", sc.cnf, "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
         "-nodes", "-keyout", tc->other_leaf_key, "-out", sc.csr, "-subj", "/CN=localhost");
-    RUN("x509", "-req", "-in", sc.csr, "-CA", tc->other_ca, "-CAkey", sc.other_ca_key, "-set_serial",
-        "4103", "-days", "3650", "-extfile", sc.cnf, "-extensions", "v3_server", "-sha256", "-out",
-        tc->other_leaf);
+    RUN("x509", "-req", "-in", sc.csr, "-CA", tc->other_ca, "-CAkey", sc.other_ca_key,
+        "-set_serial", "4103", "-days", "3650", "-extfile", sc.cnf, "-extensions", "v3_server",
+        "-sha256", "-out", tc->other_leaf);
 
     /* Expired: `openssl ca` takes explicit dates (x509 has no such option
      * in OpenSSL 3.0). */
@@ -318,8 +319,8 @@ int testcerts_create(struct testcerts *tc)
     RUN("pkey", "-in", tc->server_key, "-aes128", "-passout", "pass:h8s-test", "-out",
         tc->server_key_encrypted);
     RUN("genpkey", "-algorithm", "ed25519", "-out", tc->ed25519_key);
-    RUN("req", "-config", sc.cnf, "-x509", "-new", "-key", tc->ed25519_key, "-out",
-        tc->ed25519_ca, "-days", "3650", "-subj", "/CN=h8s ed25519 CA", "-extensions", "v3_ca");
+    RUN("req", "-config", sc.cnf, "-x509", "-new", "-key", tc->ed25519_key, "-out", tc->ed25519_ca,
+        "-days", "3650", "-subj", "/CN=h8s ed25519 CA", "-extensions", "v3_ca");
     RUN("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:secp256k1", "-out",
         tc->secp256k1_key);
     return 0;

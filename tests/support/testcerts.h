@@ -14,7 +14,7 @@
 #ifndef H8S_TESTS_SUPPORT_TESTCERTS_H
 #define H8S_TESTS_SUPPORT_TESTCERTS_H
 
-#define TESTCERTS_PATH_MAX        512
+#define TESTCERTS_PATH_MAX 512
 #define TESTCERTS_CMD_TIMEOUT_MS 60000
 
 struct testcerts {
@@ -29,6 +29,7 @@ struct testcerts {
     /* Server signed by an intermediate CA (itself signed by ca): the file
      * holds the leaf then the intermediate, as a server presents them. */
     char server_chain[TESTCERTS_PATH_MAX], server_chain_key[TESTCERTS_PATH_MAX];
+    char intermediate[TESTCERTS_PATH_MAX]; /* that intermediate CA alone */
     /* mTLS client certificates signed by ca: EC P-256 and RSA-2048. */
     char client[TESTCERTS_PATH_MAX], client_key[TESTCERTS_PATH_MAX];
     char client_rsa[TESTCERTS_PATH_MAX], client_rsa_key[TESTCERTS_PATH_MAX];
@@ -40,14 +41,14 @@ struct testcerts {
     char expired[TESTCERTS_PATH_MAX], expired_key[TESTCERTS_PATH_MAX];
 
     /* The same material in other encodings, for loader tests. */
-    char ca_der[TESTCERTS_PATH_MAX];          /* ca, DER */
-    char server_key_sec1[TESTCERTS_PATH_MAX]; /* server_key as "EC PRIVATE KEY" */
-    char server_key_der[TESTCERTS_PATH_MAX];  /* server_key, PKCS#8 DER */
+    char ca_der[TESTCERTS_PATH_MAX];               /* ca, DER */
+    char server_key_sec1[TESTCERTS_PATH_MAX];      /* server_key as "EC PRIVATE KEY" */
+    char server_key_der[TESTCERTS_PATH_MAX];       /* server_key, PKCS#8 DER */
     char server_rsa_key_pkcs1[TESTCERTS_PATH_MAX]; /* "RSA PRIVATE KEY" */
     char server_key_encrypted[TESTCERTS_PATH_MAX]; /* "ENCRYPTED PRIVATE KEY" */
-    char ed25519_key[TESTCERTS_PATH_MAX];     /* unsupported key type */
-    char ed25519_ca[TESTCERTS_PATH_MAX];      /* self-signed CA with that key */
-    char secp256k1_key[TESTCERTS_PATH_MAX];   /* unsupported EC curve */
+    char ed25519_key[TESTCERTS_PATH_MAX];          /* unsupported key type */
+    char ed25519_ca[TESTCERTS_PATH_MAX];           /* self-signed CA with that key */
+    char secp256k1_key[TESTCERTS_PATH_MAX];        /* unsupported EC curve */
 };
 
 /*
