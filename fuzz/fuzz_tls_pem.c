@@ -1,6 +1,8 @@
 /*
  * fuzz/fuzz_tls_pem.c — the tls_pem loaders (proto/tls_pem.c) on
- * arbitrary bytes, PEM or DER, through their memory variants.
+ * arbitrary bytes, PEM or DER, through their memory variants (the file
+ * variants in proto/tls_pem_file.c read a file and call these same
+ * parsers; tests/test_tls_pem.c covers their own checks).
  *
  * Invariants: a result is 0 or negative; success means a non-empty set
  * (every anchor, certificate and key byte is read so ASan sees it);

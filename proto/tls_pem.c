@@ -3,27 +3,22 @@
  *
  * One walker (pem_walk) splits the input into DER objects, PEM or raw, and
  * hands each to a per-loader callback; the loaders only decide what an
- * object means. All heap use is here, at load time.
+ * object means. Memory only: reading files is in tls_pem_file.c.
  */
 #include "proto/tls_pem.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "proto/tls.h"
+#include "proto/tls_pem_internal.h"
 
 /* --------------------------------------------------------------- errors */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void tls_pem_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -193,7 +188,7 @@ static int pem_walk(const uint8_t *buf, size_t n, pem_object_fn fn, void *cookie
         /* The decoder only stops short at an event: anything else
          * would never terminate. */
         if (k == 0 && ev == 0) {
-            set_err(err, errlen, "PEM decoder stalled at line %u", at);
+            tls_pem_set_err(err, errlen, "PEM decoder stalled at line %u", at);
             rc = TLS_PEM_E_PEM;
             goto out;
         }
@@ -209,7 +204,8 @@ static int pem_walk(const uint8_t *buf, size_t n, pem_object_fn fn, void *cookie
         case BR_PEM_END_OBJ:
             in_obj = 0;
             if (sink.overflow) {
-                set_err(err, errlen, "PEM object '%s' at line %u too large", name, obj_line);
+                tls_pem_set_err(err, errlen, "PEM object '%s' at line %u too large", name,
+                                obj_line);
                 rc = TLS_PEM_E_PEM;
                 goto out;
             }
@@ -218,7 +214,7 @@ static int pem_walk(const uint8_t *buf, size_t n, pem_object_fn fn, void *cookie
                 goto out;
             break;
         case BR_PEM_ERROR:
-            set_err(err, errlen, "PEM decode error at line %u", at);
+            tls_pem_set_err(err, errlen, "PEM decode error at line %u", at);
             rc = TLS_PEM_E_PEM;
             goto out;
         default:
@@ -226,8 +222,8 @@ static int pem_walk(const uint8_t *buf, size_t n, pem_object_fn fn, void *cookie
         }
     }
     if (in_obj) {
-        set_err(err, errlen, "PEM decode error at line %u: object '%s' has no END line", obj_line,
-                name);
+        tls_pem_set_err(err, errlen, "PEM decode error at line %u: object '%s' has no END line",
+                        obj_line, name);
         rc = TLS_PEM_E_PEM;
     }
 out:
@@ -336,7 +332,7 @@ static int anchors_object(void *cookie, const char *name, const uint8_t *der, si
         return 0;
     }
     if (a->n == TLS_PEM_MAX_ANCHORS) {
-        set_err(w->err, w->errlen, "more than %u certificates", TLS_PEM_MAX_ANCHORS);
+        tls_pem_set_err(w->err, w->errlen, "more than %u certificates", TLS_PEM_MAX_ANCHORS);
         return TLS_PEM_E_TOO_MANY;
     }
     dn.cap = len;
@@ -352,7 +348,7 @@ static int anchors_object(void *cookie, const char *name, const uint8_t *der, si
         return 0;
     }
     if (e != 0) {
-        set_err(w->err, w->errlen, "certificate%s: %s", where(line).text, tls_strerror(-e));
+        tls_pem_set_err(w->err, w->errlen, "certificate%s: %s", where(line).text, tls_strerror(-e));
         free(dn.buf);
         return TLS_PEM_E_BAD_CERT;
     }
@@ -404,19 +400,21 @@ int tls_pem_anchors_parse(struct tls_pem_anchors *a, const uint8_t *buf, size_t 
 
     memset(a, 0, sizeof(*a));
     if (n > TLS_PEM_MAX_FILE) {
-        set_err(err, errlen, "input larger than %u bytes", TLS_PEM_MAX_FILE);
+        tls_pem_set_err(err, errlen, "input larger than %u bytes", TLS_PEM_MAX_FILE);
         return TLS_PEM_E_TOO_LARGE;
     }
     rc = pem_walk(buf, n, anchors_object, &w, err, errlen);
     if (rc == 0 && a->n == 0) {
         if (a->unsupported > 0)
-            set_err(err, errlen, "no usable certificate in file (%zu with unsupported key types)",
-                    a->unsupported);
+            tls_pem_set_err(err, errlen,
+                            "no usable certificate in file (%zu with unsupported key types)",
+                            a->unsupported);
         else if (w.skipped > 0)
-            set_err(err, errlen, "no certificate in file (skipped %zu other object(s), e.g. '%s')",
-                    w.skipped, w.skipped_name);
+            tls_pem_set_err(err, errlen,
+                            "no certificate in file (skipped %zu other object(s), e.g. '%s')",
+                            w.skipped, w.skipped_name);
         else
-            set_err(err, errlen, "no certificate in file");
+            tls_pem_set_err(err, errlen, "no certificate in file");
         rc = TLS_PEM_E_NO_CERT;
     }
     if (rc != 0)
@@ -446,17 +444,18 @@ static int chain_object(void *cookie, const char *name, const uint8_t *der, size
     if (!is_cert_name(name))
         return 0;
     if (c->n == TLS_PEM_MAX_CHAIN) {
-        set_err(w->err, w->errlen, "more than %u certificates in chain", TLS_PEM_MAX_CHAIN);
+        tls_pem_set_err(w->err, w->errlen, "more than %u certificates in chain", TLS_PEM_MAX_CHAIN);
         return TLS_PEM_E_TOO_MANY;
     }
     e = cert_decode(&xd, NULL, der, len, &pk);
     if (e != 0) {
-        set_err(w->err, w->errlen, "certificate%s: %s", where(line).text, tls_strerror(-e));
+        tls_pem_set_err(w->err, w->errlen, "certificate%s: %s", where(line).text, tls_strerror(-e));
         return TLS_PEM_E_BAD_CERT;
     }
     if (c->n == 0) {
         if (pkey_size(pk) > sizeof(c->pkey_buf)) {
-            set_err(w->err, w->errlen, "certificate%s: public key too large", where(line).text);
+            tls_pem_set_err(w->err, w->errlen, "certificate%s: public key too large",
+                            where(line).text);
             return TLS_PEM_E_BAD_CERT;
         }
         pkey_copy(&c->pkey, c->pkey_buf, pk);
@@ -491,12 +490,12 @@ int tls_pem_chain_parse(struct tls_pem_chain *c, const uint8_t *buf, size_t n, c
 
     memset(c, 0, sizeof(*c));
     if (n > TLS_PEM_MAX_FILE) {
-        set_err(err, errlen, "input larger than %u bytes", TLS_PEM_MAX_FILE);
+        tls_pem_set_err(err, errlen, "input larger than %u bytes", TLS_PEM_MAX_FILE);
         return TLS_PEM_E_TOO_LARGE;
     }
     rc = pem_walk(buf, n, chain_object, &w, err, errlen);
     if (rc == 0 && c->n == 0) {
-        set_err(err, errlen, "no certificate in file");
+        tls_pem_set_err(err, errlen, "no certificate in file");
         rc = TLS_PEM_E_NO_CERT;
     }
     if (rc == 0) {
@@ -571,31 +570,32 @@ static int key_object(void *cookie, const char *name, const uint8_t *der, size_t
 
     if (strcmp(name, "ENCRYPTED PRIVATE KEY") == 0) {
         w->encrypted = 1;
-        set_err(w->err, w->errlen, "key%s is encrypted (decrypt it first)", where(line).text);
+        tls_pem_set_err(w->err, w->errlen, "key%s is encrypted (decrypt it first)",
+                        where(line).text);
         return TLS_PEM_E_ENCRYPTED_KEY;
     }
     if (name[0] != '\0' && strcmp(name, "PRIVATE KEY") != 0 &&
         strcmp(name, "RSA PRIVATE KEY") != 0 && strcmp(name, "EC PRIVATE KEY") != 0)
         return 0;
     if (w->k->type != 0) {
-        set_err(w->err, w->errlen, "second private key%s", where(line).text);
+        tls_pem_set_err(w->err, w->errlen, "second private key%s", where(line).text);
         return TLS_PEM_E_MULTIPLE_KEYS;
     }
     br_skey_decoder_init(&sd);
     br_skey_decoder_push(&sd, der, len);
     e = br_skey_decoder_last_error(&sd);
     if (e == BR_ERR_X509_UNSUPPORTED) {
-        set_err(w->err, w->errlen,
-                "key%s: unsupported key type or curve (RSA, or EC P-256/P-384/P-521)",
-                where(line).text);
+        tls_pem_set_err(w->err, w->errlen,
+                        "key%s: unsupported key type or curve (RSA, or EC P-256/P-384/P-521)",
+                        where(line).text);
         rc = TLS_PEM_E_UNSUPPORTED_KEY;
     } else if (e != 0) {
-        set_err(w->err, w->errlen, "key%s: %s", where(line).text, tls_strerror(-e));
+        tls_pem_set_err(w->err, w->errlen, "key%s: %s", where(line).text, tls_strerror(-e));
         rc = TLS_PEM_E_BAD_KEY;
     } else if (br_skey_decoder_key_type(&sd) == BR_KEYTYPE_EC &&
                !ec_curve_supported(br_skey_decoder_get_ec(&sd)->curve)) {
-        set_err(w->err, w->errlen, "key%s: unsupported EC curve (P-256, P-384, P-521 only)",
-                where(line).text);
+        tls_pem_set_err(w->err, w->errlen, "key%s: unsupported EC curve (P-256, P-384, P-521 only)",
+                        where(line).text);
         rc = TLS_PEM_E_UNSUPPORTED_KEY;
     } else {
         key_store(w->k, &sd);
@@ -618,18 +618,18 @@ int tls_pem_key_parse(struct tls_pem_key *k, const uint8_t *buf, size_t n, char 
 
     memset(k, 0, sizeof(*k));
     if (n > TLS_PEM_MAX_FILE) {
-        set_err(err, errlen, "input larger than %u bytes", TLS_PEM_MAX_FILE);
+        tls_pem_set_err(err, errlen, "input larger than %u bytes", TLS_PEM_MAX_FILE);
         return TLS_PEM_E_TOO_LARGE;
     }
     /* Legacy OpenSSL encryption puts headers inside the PEM body, which
      * the decoder would only report as bad Base64. */
     if (memmem(buf, n, legacy_enc, sizeof(legacy_enc) - 1) != NULL) {
-        set_err(err, errlen, "key is encrypted (decrypt it first)");
+        tls_pem_set_err(err, errlen, "key is encrypted (decrypt it first)");
         return TLS_PEM_E_ENCRYPTED_KEY;
     }
     rc = pem_walk(buf, n, key_object, &w, err, errlen);
     if (rc == 0 && k->type == 0) {
-        set_err(err, errlen, "no private key in file");
+        tls_pem_set_err(err, errlen, "no private key in file");
         rc = TLS_PEM_E_NO_KEY;
     }
     if (rc != 0)
@@ -659,13 +659,13 @@ int tls_pem_check_pair(const struct tls_pem_chain *c, const struct tls_pem_key *
     uint8_t buf[BR_X509_BUFSIZE_KEY];
 
     if (c == NULL || k == NULL || c->n == 0 || k->type == 0) {
-        set_err(err, errlen, "certificate chain or key not loaded");
+        tls_pem_set_err(err, errlen, "certificate chain or key not loaded");
         return -EINVAL;
     }
     if (c->key_type != k->type) {
-        set_err(err, errlen, "private key is %s but the certificate key is %s",
-                k->type == BR_KEYTYPE_RSA ? "RSA" : "EC",
-                c->key_type == BR_KEYTYPE_RSA ? "RSA" : "EC");
+        tls_pem_set_err(err, errlen, "private key is %s but the certificate key is %s",
+                        k->type == BR_KEYTYPE_RSA ? "RSA" : "EC",
+                        c->key_type == BR_KEYTYPE_RSA ? "RSA" : "EC");
         return TLS_PEM_E_KEY_MISMATCH;
     }
     if (k->type == BR_KEYTYPE_RSA) {
@@ -674,7 +674,7 @@ int tls_pem_check_pair(const struct tls_pem_chain *c, const struct tls_pem_key *
 
         if (len == 0 || len > sizeof(buf) || modulus(buf, &k->u.rsa) != len ||
             !be_int_eq(buf, len, c->pkey.key.rsa.n, c->pkey.key.rsa.nlen)) {
-            set_err(err, errlen, "RSA private key does not match the certificate");
+            tls_pem_set_err(err, errlen, "RSA private key does not match the certificate");
             return TLS_PEM_E_KEY_MISMATCH;
         }
     } else {
@@ -682,152 +682,14 @@ int tls_pem_check_pair(const struct tls_pem_chain *c, const struct tls_pem_key *
         size_t len;
 
         if (k->u.ec.curve != c->pkey.key.ec.curve) {
-            set_err(err, errlen, "EC private key is on another curve than the certificate");
+            tls_pem_set_err(err, errlen, "EC private key is on another curve than the certificate");
             return TLS_PEM_E_KEY_MISMATCH;
         }
         len = br_ec_compute_pub(br_ec_get_default(), &pub, buf, &k->u.ec);
         if (len == 0 || len != c->pkey.key.ec.qlen || memcmp(buf, c->pkey.key.ec.q, len) != 0) {
-            set_err(err, errlen, "EC private key does not match the certificate");
+            tls_pem_set_err(err, errlen, "EC private key does not match the certificate");
             return TLS_PEM_E_KEY_MISMATCH;
         }
     }
     return 0;
-}
-
-/* ---------------------------------------------------------------- files */
-
-/*
- * Reads a whole regular file (at most TLS_PEM_MAX_FILE bytes) into a
- * fresh heap buffer. Returns 0 or a negative code with err filled.
- */
-static int read_file(const char *path, uint8_t **out, size_t *outlen, char *err, size_t errlen)
-{
-    struct stat st;
-    uint8_t *buf;
-    size_t len = 0, cap;
-    int fd, rc;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        set_err(err, errlen, "%s: %s", path, strerror(-rc));
-        return rc;
-    }
-    if (fstat(fd, &st) != 0) {
-        rc = -errno;
-        set_err(err, errlen, "%s: %s", path, strerror(-rc));
-        goto err0;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
-        rc = TLS_PEM_E_NOT_FILE;
-        goto err0;
-    }
-    if ((uintmax_t)st.st_size > TLS_PEM_MAX_FILE) {
-        set_err(err, errlen, "%s: file larger than %u bytes", path, TLS_PEM_MAX_FILE);
-        rc = TLS_PEM_E_TOO_LARGE;
-        goto err0;
-    }
-    /* One spare byte detects a file that grew meanwhile. */
-    cap = (size_t)st.st_size + 1;
-    buf = malloc(cap);
-    if (buf == NULL) {
-        rc = -ENOMEM;
-        set_err(err, errlen, "%s: out of memory", path);
-        goto err0;
-    }
-    for (;;) {
-        ssize_t r;
-
-        if (len == cap) {
-            set_err(err, errlen, "%s: file grew while being read", path);
-            rc = -EAGAIN;
-            goto err1;
-        }
-        r = read(fd, buf + len, cap - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = -errno;
-            set_err(err, errlen, "%s: %s", path, strerror(-rc));
-            goto err1;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    *out = buf;
-    *outlen = len;
-    return 0;
-
-err1:
-    free(buf);
-err0:
-    close(fd);
-    return rc;
-}
-
-/* Prefixes the detail already in err with the path. */
-static void prefix_path(const char *path, char *err, size_t errlen)
-{
-    char detail[256];
-
-    if (err == NULL || errlen == 0)
-        return;
-    snprintf(detail, sizeof(detail), "%s", err);
-    set_err(err, errlen, "%s: %s", path, detail);
-}
-
-typedef int (*parse_fn)(void *out, const uint8_t *buf, size_t n, char *err, size_t errlen);
-
-static int load_file(const char *path, parse_fn parse, void *out, char *err, size_t errlen)
-{
-    uint8_t *buf;
-    size_t n;
-    int rc;
-
-    rc = read_file(path, &buf, &n, err, errlen);
-    if (rc != 0)
-        return rc;
-    rc = parse(out, buf, n, err, errlen);
-    if (rc != 0)
-        prefix_path(path, err, errlen);
-    /* The buffer may hold a private key. */
-    explicit_bzero(buf, n);
-    free(buf);
-    return rc;
-}
-
-static int parse_anchors(void *out, const uint8_t *buf, size_t n, char *err, size_t errlen)
-{
-    return tls_pem_anchors_parse(out, buf, n, err, errlen);
-}
-
-static int parse_chain(void *out, const uint8_t *buf, size_t n, char *err, size_t errlen)
-{
-    return tls_pem_chain_parse(out, buf, n, err, errlen);
-}
-
-static int parse_key(void *out, const uint8_t *buf, size_t n, char *err, size_t errlen)
-{
-    return tls_pem_key_parse(out, buf, n, err, errlen);
-}
-
-int tls_pem_anchors_load(struct tls_pem_anchors *a, const char *path, char *err, size_t errlen)
-{
-    memset(a, 0, sizeof(*a));
-    return load_file(path, parse_anchors, a, err, errlen);
-}
-
-int tls_pem_chain_load(struct tls_pem_chain *c, const char *path, char *err, size_t errlen)
-{
-    memset(c, 0, sizeof(*c));
-    return load_file(path, parse_chain, c, err, errlen);
-}
-
-int tls_pem_key_load(struct tls_pem_key *k, const char *path, char *err, size_t errlen)
-{
-    memset(k, 0, sizeof(*k));
-    return load_file(path, parse_key, k, err, errlen);
 }
