@@ -60,13 +60,20 @@ static int load_all(struct material *m)
     return 0;
 }
 
+static int group_teardown(void **state);
+
 static int group_setup(void **state)
 {
     struct material *m = calloc(1, sizeof(*m));
 
-    if (m == NULL || testcerts_create(&m->tc) != 0 || load_all(m) != 0)
+    if (m == NULL)
         return -1;
     *state = m;
+    /* On failure the teardown removes the directory and what loaded. */
+    if (testcerts_create(&m->tc) != 0 || load_all(m) != 0) {
+        group_teardown(state);
+        return -1;
+    }
     return 0;
 }
 

@@ -40,14 +40,18 @@ struct fixture {
     struct tls_pem_key server_key, server_rsa_key, client_key;
 };
 
+static int teardown(void **state);
+
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    char err[512];
+    char err[512] = "";
 
-    if (f == NULL || testcerts_create(&f->tc) != 0)
+    if (f == NULL)
         return -1;
-    if (tls_pem_anchors_load(&f->ca, f->tc.ca, err, sizeof(err)) != 0 ||
+    *state = f;
+    if (testcerts_create(&f->tc) != 0 ||
+        tls_pem_anchors_load(&f->ca, f->tc.ca, err, sizeof(err)) != 0 ||
         tls_pem_chain_load(&f->server, f->tc.server, err, sizeof(err)) != 0 ||
         tls_pem_chain_load(&f->server_rsa, f->tc.server_rsa, err, sizeof(err)) != 0 ||
         tls_pem_chain_load(&f->client, f->tc.client, err, sizeof(err)) != 0 ||
@@ -55,9 +59,9 @@ static int setup(void **state)
         tls_pem_key_load(&f->server_rsa_key, f->tc.server_rsa_key, err, sizeof(err)) != 0 ||
         tls_pem_key_load(&f->client_key, f->tc.client_key, err, sizeof(err)) != 0) {
         fprintf(stderr, "setup: %s\n", err);
+        teardown(state);
         return -1;
     }
-    *state = f;
     return 0;
 }
 

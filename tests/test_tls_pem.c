@@ -78,8 +78,12 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
-    if (f == NULL || testcerts_create(&f->tc) != 0)
+    if (f == NULL)
         return -1;
+    if (testcerts_create(&f->tc) != 0) {
+        free(f);
+        return -1;
+    }
     snprintf(f->path, sizeof(f->path), "%s/scratch.pem", f->tc.dir);
     *state = f;
     return 0;

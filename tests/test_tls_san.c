@@ -23,16 +23,22 @@ struct fixture {
     struct tls_pem_chain server, ca, client;
 };
 
+static int teardown(void **state);
+
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
-    if (f == NULL || testcerts_create(&f->tc) != 0 ||
-        tls_pem_chain_load(&f->server, f->tc.server, NULL, 0) != 0 ||
-        tls_pem_chain_load(&f->ca, f->tc.ca, NULL, 0) != 0 ||
-        tls_pem_chain_load(&f->client, f->tc.client, NULL, 0) != 0)
+    if (f == NULL)
         return -1;
     *state = f;
+    if (testcerts_create(&f->tc) != 0 ||
+        tls_pem_chain_load(&f->server, f->tc.server, NULL, 0) != 0 ||
+        tls_pem_chain_load(&f->ca, f->tc.ca, NULL, 0) != 0 ||
+        tls_pem_chain_load(&f->client, f->tc.client, NULL, 0) != 0) {
+        teardown(state);
+        return -1;
+    }
     return 0;
 }
 
