@@ -153,7 +153,9 @@ $(BUILD)/bench/%: bench/%.c $(TSUP_OBJ) $(BUILD)/libh8s.a
 # ---------------------------------------------------------------- release
 static:
 	@$(MAKE) --no-print-directory BUILD=build/static LDFLAGS="-static" all
-	@file build/static/h8sd build/static/h8srd
+	@for b in build/static/h8sd build/static/h8srd; do \
+	    if ldd $$b >/dev/null 2>&1; then echo "$$b is not static"; exit 1; fi; \
+	    echo "$$b: static, $$(stat -c %s $$b) bytes"; done
 
 demo: deps all
 	@./build/h8sd --help
