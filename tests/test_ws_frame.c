@@ -136,6 +136,8 @@ static uint32_t fnv1a(uint32_t h, const uint8_t *p, size_t n)
 }
 #define FNV_INIT 2166136261u
 
+static void tr_add(struct tr *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void tr_add(struct tr *t, const char *fmt, ...)
 {
     va_list ap;
