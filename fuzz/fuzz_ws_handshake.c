@@ -28,8 +28,8 @@ static int inside(struct span s, const uint8_t *p, size_t n)
 
 static int is_b64(uint8_t c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/' || c == '=';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/' || c == '=';
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -103,7 +103,8 @@ static int ws_frame_harness(const uint8_t *data, size_t size, enum ws_frame_role
                 break;
             case WS_EV_CLOSE:
                 CHECK(ev.code == 0 ? ev.data.n == 0 : ws_frame_close_code_valid(ev.code));
-                CHECK(ev.data.n <= WS_FRAME_CLOSE_REASON_MAX && ws_utf8_valid(ev.data.p, ev.data.n));
+                CHECK(ev.data.n <= WS_FRAME_CLOSE_REASON_MAX &&
+                      ws_utf8_valid(ev.data.p, ev.data.n));
                 closed = 1;
                 break;
             case WS_EV_ERROR: {

@@ -13,8 +13,7 @@ enum {
     WS_FRAME_ST_ERROR,
 };
 
-void ws_frame_parser_init(struct ws_frame_parser *p, enum ws_frame_role role,
-                          uint64_t max_message)
+void ws_frame_parser_init(struct ws_frame_parser *p, enum ws_frame_role role, uint64_t max_message)
 {
     memset(p, 0, sizeof(*p));
     p->role = (uint8_t)role;
@@ -125,8 +124,8 @@ static const char *ws_frame_header_finish(struct ws_frame_parser *p)
  * in for ws_frame_parser_feed, or NULL for ws_frame_parser_feed_copy, in
  * which case payload goes to out (outcap bytes).
  */
-static size_t ws_frame_run(struct ws_frame_parser *p, const uint8_t *in, uint8_t *inplace,
-                           size_t n, uint8_t *out, size_t outcap, struct ws_frame_event *ev)
+static size_t ws_frame_run(struct ws_frame_parser *p, const uint8_t *in, uint8_t *inplace, size_t n,
+                           uint8_t *out, size_t outcap, struct ws_frame_event *ev)
 {
     size_t pos = 0;
     const char *why;
@@ -234,8 +233,7 @@ static size_t ws_frame_run(struct ws_frame_parser *p, const uint8_t *in, uint8_t
                 /* left <= 125 - ctl_len here: checked at the header. */
                 take = p->left < n - pos ? (size_t)p->left : n - pos;
                 if (p->masked)
-                    p->mask_off = (uint8_t)ws_frame_mask(dst, in + pos, take, p->mask,
-                                                         p->mask_off);
+                    p->mask_off = (uint8_t)ws_frame_mask(dst, in + pos, take, p->mask, p->mask_off);
                 else
                     memcpy(dst, in + pos, take);
                 p->ctl_len = (uint8_t)(p->ctl_len + take);
@@ -261,8 +259,7 @@ static size_t ws_frame_run(struct ws_frame_parser *p, const uint8_t *in, uint8_t
             if (p->ctl_len >= 2) {
                 unsigned code = (unsigned)p->ctl[0] << 8 | p->ctl[1];
                 if (!ws_frame_close_code_valid(code))
-                    return ws_frame_fail(p, ev, pos, WS_CLOSE_PROTOCOL_ERROR,
-                                         "invalid close code");
+                    return ws_frame_fail(p, ev, pos, WS_CLOSE_PROTOCOL_ERROR, "invalid close code");
                 if (!ws_utf8_valid(p->ctl + 2, p->ctl_len - 2u))
                     return ws_frame_fail(p, ev, pos, WS_CLOSE_INVALID_DATA,
                                          "invalid UTF-8 in close reason");
@@ -332,8 +329,7 @@ size_t ws_frame_header_encode(uint8_t *out, unsigned opcode, int fin, uint64_t l
     return n;
 }
 
-size_t ws_frame_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *key,
-                     size_t offset)
+size_t ws_frame_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *key, size_t offset)
 {
     size_t k = offset & 3, i = 0;
 
@@ -374,8 +370,7 @@ int ws_frame_close_code_valid(unsigned code)
            (code >= 3000 && code <= 4999);
 }
 
-int ws_frame_close_payload(uint8_t *out, unsigned code, const uint8_t *reason,
-                           size_t reason_len)
+int ws_frame_close_payload(uint8_t *out, unsigned code, const uint8_t *reason, size_t reason_len)
 {
     if (code == 0)
         return reason_len ? WS_FRAME_ERR_REASON : 0;

@@ -71,9 +71,9 @@
 #define WS_CLOSE_EXTENSION 1010
 #define WS_CLOSE_INTERNAL 1011
 
-#define WS_FRAME_HEADER_MAX 14       /* 2 + 8 (64-bit length) + 4 (mask key) */
-#define WS_FRAME_CONTROL_MAX 125     /* control frame payload limit */
-#define WS_FRAME_CLOSE_REASON_MAX 123 /* control limit minus the 2-byte code */
+#define WS_FRAME_HEADER_MAX 14                        /* 2 + 8 (64-bit length) + 4 (mask key) */
+#define WS_FRAME_CONTROL_MAX 125                      /* control frame payload limit */
+#define WS_FRAME_CLOSE_REASON_MAX 123                 /* control limit minus the 2-byte code */
 #define WS_FRAME_LEN_MAX UINT64_C(0x7FFFFFFFFFFFFFFF) /* 64-bit form, MSB clear */
 
 /* Which side this endpoint is. A server receives masked frames only, a
@@ -100,8 +100,8 @@ struct ws_frame_event {
      * WS_OP_BINARY, also for continuation frames). PING, PONG, CLOSE: the
      * frame's opcode. */
     uint8_t opcode;
-    uint8_t first;   /* FRAME: this frame starts a message (not a continuation) */
-    uint8_t fin;     /* FRAME: this is the message's final frame */
+    uint8_t first; /* FRAME: this frame starts a message (not a continuation) */
+    uint8_t fin;   /* FRAME: this is the message's final frame */
     /* FRAME: this frame's payload length. MESSAGE_END: the message's total
      * payload length (never above the parser's maximum). */
     uint64_t length;
@@ -126,20 +126,20 @@ struct ws_frame_parser {
     uint64_t left;        /* payload bytes still to come in this frame */
     uint8_t role;
     uint8_t state;
-    uint8_t msg_op;       /* opcode of the message in progress, 0 if none */
-    uint8_t op;           /* opcode of the current frame */
+    uint8_t msg_op; /* opcode of the message in progress, 0 if none */
+    uint8_t op;     /* opcode of the current frame */
     uint8_t fin;
     uint8_t masked;
-    uint8_t mask_off;     /* position in the mask key, 0..3 */
-    uint8_t hdr_len;      /* header bytes collected */
-    uint8_t hdr_need;     /* header bytes needed (2 until the second byte) */
+    uint8_t mask_off; /* position in the mask key, 0..3 */
+    uint8_t hdr_len;  /* header bytes collected */
+    uint8_t hdr_need; /* header bytes needed (2 until the second byte) */
     uint8_t ctl_len;
     uint8_t mask[4];
     uint8_t hdr[WS_FRAME_HEADER_MAX];
     uint8_t ctl[WS_FRAME_CONTROL_MAX];
     uint16_t err_code;
     const char *err_reason;
-    struct ws_utf8 utf8;  /* text message validation across frames */
+    struct ws_utf8 utf8; /* text message validation across frames */
 };
 
 /*
@@ -148,8 +148,7 @@ struct ws_frame_parser {
  * it is rejected with 1009 before any of its payload is read. 0 allows only
  * empty messages. Control frames are not counted.
  */
-void ws_frame_parser_init(struct ws_frame_parser *p, enum ws_frame_role role,
-                          uint64_t max_message);
+void ws_frame_parser_init(struct ws_frame_parser *p, enum ws_frame_role role, uint64_t max_message);
 
 /*
  * Parses buf[0..n), unmasking payload in place (buf MUST be writable;
@@ -203,8 +202,7 @@ size_t ws_frame_header_encode(uint8_t *out, unsigned opcode, int fin, uint64_t l
  * other overlap is not. Works for any alignment of dst and src. Masking and
  * unmasking are the same operation.
  */
-size_t ws_frame_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *key,
-                     size_t offset);
+size_t ws_frame_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *key, size_t offset);
 
 /*
  * Builds a Close frame payload into out (at least WS_FRAME_CONTROL_MAX
@@ -214,8 +212,7 @@ size_t ws_frame_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *
  * wire (ws_frame_close_code_valid), or WS_FRAME_ERR_REASON when the reason
  * is longer than WS_FRAME_CLOSE_REASON_MAX bytes or not valid UTF-8.
  */
-int ws_frame_close_payload(uint8_t *out, unsigned code, const uint8_t *reason,
-                           size_t reason_len);
+int ws_frame_close_payload(uint8_t *out, unsigned code, const uint8_t *reason, size_t reason_len);
 
 #define WS_FRAME_ERR_CODE (-1)
 #define WS_FRAME_ERR_REASON (-2)

@@ -168,8 +168,8 @@ static unsigned ws_handshake_refuse(struct ws_handshake_server *hs, unsigned sta
     hs->reason = reason;
     hs->nprotocols = 0;
     hs->origin = span_make(NULL, 0);
-    hs->extra_headers = status == 426 ? SPAN_LIT("Sec-WebSocket-Version: 13\r\n")
-                                      : span_make(NULL, 0);
+    hs->extra_headers =
+        status == 426 ? SPAN_LIT("Sec-WebSocket-Version: 13\r\n") : span_make(NULL, 0);
     return status;
 }
 
@@ -366,8 +366,8 @@ int ws_handshake_client_request(char *out, size_t cap, const struct ws_handshake
             return WS_HANDSHAKE_ERR_INVALID;
 
     /* Cannot fail: 16 bytes always encode to 24 characters. */
-    (void)base64_encode(BASE64_STD, key_out, WS_HANDSHAKE_KEY_LEN, nonce,
-                        WS_HANDSHAKE_NONCE_LEN, &key_len);
+    (void)base64_encode(BASE64_STD, key_out, WS_HANDSHAKE_KEY_LEN, nonce, WS_HANDSHAKE_NONCE_LEN,
+                        &key_len);
     key_out[WS_HANDSHAKE_KEY_LEN] = '\0';
 
     ws_handshake_puts(&o, "GET ");

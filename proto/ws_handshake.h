@@ -138,9 +138,9 @@ int ws_handshake_server_response(char *out, size_t cap, const struct ws_handshak
                                  struct span protocol);
 
 struct ws_handshake_client {
-    struct span host;   /* Host value, e.g. "app.internal:8080"; required */
-    struct span target; /* request-target, e.g. "/socket?room=1"; required */
-    struct span origin; /* Origin value; empty: not sent */
+    struct span host;             /* Host value, e.g. "app.internal:8080"; required */
+    struct span target;           /* request-target, e.g. "/socket?room=1"; required */
+    struct span origin;           /* Origin value; empty: not sent */
     const struct span *protocols; /* subprotocols to offer (tokens), may be NULL */
     size_t nprotocols;
     /* Further header fields to send (e.g. Authorization). They must not be

@@ -25,9 +25,9 @@ struct ws_utf8 {
     uint8_t invalid; /* sticky */
 };
 
-#define WS_UTF8_OK 0          /* valid, ends on a code point boundary */
-#define WS_UTF8_INCOMPLETE 1  /* valid so far, ends inside a code point */
-#define WS_UTF8_INVALID (-1)  /* not UTF-8; stays so until ws_utf8_init */
+#define WS_UTF8_OK 0         /* valid, ends on a code point boundary */
+#define WS_UTF8_INCOMPLETE 1 /* valid so far, ends inside a code point */
+#define WS_UTF8_INVALID (-1) /* not UTF-8; stays so until ws_utf8_init */
 
 /* Resets u to the start of a new text. */
 void ws_utf8_init(struct ws_utf8 *u);

@@ -30,8 +30,7 @@ static const struct vector rfc_vectors[] = {
     {"foobar", "Zm9vYmFy", "Zm9vYmFy"},
 };
 
-static int decode_str(enum base64_variant v, const char *s, uint8_t *out, size_t cap,
-                      size_t *len)
+static int decode_str(enum base64_variant v, const char *s, uint8_t *out, size_t cap, size_t *len)
 {
     return base64_decode(v, out, cap, (const uint8_t *)s, strlen(s), len);
 }
@@ -45,17 +44,15 @@ static void test_rfc_vectors(void **state)
         char enc[16];
         uint8_t dec[16];
 
-        assert_int_equal(base64_encode(BASE64_STD, enc, sizeof(enc), (const uint8_t *)t->raw, rn,
-                                       &len),
-                         0);
+        assert_int_equal(
+            base64_encode(BASE64_STD, enc, sizeof(enc), (const uint8_t *)t->raw, rn, &len), 0);
         assert_int_equal(len, strlen(t->std));
         assert_memory_equal(enc, t->std, len);
         assert_int_equal(base64_encoded_len(BASE64_STD, rn), len);
         assert_int_equal(BASE64_STD_ENCODED_LEN(rn), len);
 
-        assert_int_equal(base64_encode(BASE64_URL, enc, sizeof(enc), (const uint8_t *)t->raw, rn,
-                                       &len),
-                         0);
+        assert_int_equal(
+            base64_encode(BASE64_URL, enc, sizeof(enc), (const uint8_t *)t->raw, rn, &len), 0);
         assert_int_equal(len, strlen(t->url));
         assert_memory_equal(enc, t->url, len);
         assert_int_equal(base64_encoded_len(BASE64_URL, rn), len);
@@ -95,24 +92,23 @@ static void test_alphabets(void **state)
     /* Each variant refuses the other's characters. */
     assert_int_equal(decode_str(BASE64_STD, "-_-_--8=", dec, sizeof(dec), &len),
                      BASE64_ERR_INVALID);
-    assert_int_equal(decode_str(BASE64_URL, "+/+/++8", dec, sizeof(dec), &len),
-                     BASE64_ERR_INVALID);
+    assert_int_equal(decode_str(BASE64_URL, "+/+/++8", dec, sizeof(dec), &len), BASE64_ERR_INVALID);
 }
 
 static void test_strict_rejections(void **state)
 {
     static const char *const bad_std[] = {
-        "Z", "Zg", "Zg=", "Zm9", /* length not a multiple of 4 */
-        "Zg=a", "Z===", "====", "=Zg=", "Zm=v", "Zg==Zg==", /* misplaced padding */
-        "Zh==", "Zm9=", "Zm8/Zh==",                         /* non-zero unused bits */
-        "Zm9v ", " Zm9v", "Zm 9v", "Zm9v\n", "Zm9v\r\n",      /* whitespace */
-        "Zm9*", "Zm9\x80", "Zm9.",                         /* outside the alphabet */
+        "Z",     "Zg",      "Zg=",      "Zm9", /* length not a multiple of 4 */
+        "Zg=a",  "Z===",    "====",     "=Zg=",   "Zm=v",     "Zg==Zg==", /* misplaced padding */
+        "Zh==",  "Zm9=",    "Zm8/Zh==",                                   /* non-zero unused bits */
+        "Zm9v ", " Zm9v",   "Zm 9v",    "Zm9v\n", "Zm9v\r\n",             /* whitespace */
+        "Zm9*",  "Zm9\x80", "Zm9.",                                       /* outside the alphabet */
     };
     static const char *const bad_url[] = {
-        "Z", "Zm9vY",        /* impossible lengths (4k + 1) */
-        "Zg==", "Zm8=", "Zg=", /* padding */
-        "Zh", "Zm9", "Zm8_Zh", /* non-zero unused bits */
-        "Zm9v ", "Zm+v", "Zm/v",
+        "Z",     "Zm9vY",           /* impossible lengths (4k + 1) */
+        "Zg==",  "Zm8=",  "Zg=",    /* padding */
+        "Zh",    "Zm9",   "Zm8_Zh", /* non-zero unused bits */
+        "Zm9v ", "Zm+v",  "Zm/v",
     };
     uint8_t dec[16];
     size_t len;
@@ -202,10 +198,8 @@ static void test_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc_vectors),
-        cmocka_unit_test(test_alphabets),
-        cmocka_unit_test(test_strict_rejections),
-        cmocka_unit_test(test_space),
+        cmocka_unit_test(test_rfc_vectors),       cmocka_unit_test(test_alphabets),
+        cmocka_unit_test(test_strict_rejections), cmocka_unit_test(test_space),
         cmocka_unit_test(test_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

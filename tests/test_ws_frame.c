@@ -356,8 +356,8 @@ static void check_plan(const char *expect, const uint8_t *in, size_t n, enum ws_
         size_t pl = 0;
         for (size_t i = 0; i < ncuts && i < 8 && pl < sizeof(plan) - 24; i++)
             pl += (size_t)snprintf(plan + pl, sizeof(plan) - pl, " %zu", cuts[i]);
-        fail_msg("mode %d, %zu cuts [%s ]:\n  got    %s\n  expect %s", (int)mode, ncuts, plan,
-                 t.s, expect);
+        fail_msg("mode %d, %zu cuts [%s ]:\n  got    %s\n  expect %s", (int)mode, ncuts, plan, t.s,
+                 expect);
     }
 }
 
@@ -459,8 +459,9 @@ static void test_length_boundaries(void **state)
             snprintf(expect, sizeof(expect), "frame:text:first:fin:%zu data:\"%.*s\" end:text:%zu",
                      len, (int)len, (const char *)pl, len);
         else
-            snprintf(expect, sizeof(expect), "frame:text:first:fin:%zu data:<%zu:%08x> end:text:%zu",
-                     len, len, fnv1a(FNV_INIT, pl, len), len);
+            snprintf(expect, sizeof(expect),
+                     "frame:text:first:fin:%zu data:<%zu:%08x> end:text:%zu", len, len,
+                     fnv1a(FNV_INIT, pl, len), len);
         for (int masked = 0; masked <= 1; masked++) {
             struct vb v = {0};
             vb_frame(&v, FIN | WS_OP_TEXT, masked, pl, len);
@@ -652,10 +653,10 @@ static void test_control_rules(void **state)
 
 static void test_close_codes_on_wire(void **state)
 {
-    static const unsigned bad[] = {0, 1, 999, 1004, 1005, 1006, 1012, 1015, 1016, 2000, 2999,
-                                   5000, 65535};
-    static const unsigned good[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000,
-                                    3999, 4000, 4999};
+    static const unsigned bad[] = {0,    1,    999,  1004, 1005, 1006, 1012,
+                                   1015, 1016, 2000, 2999, 5000, 65535};
+    static const unsigned good[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009,
+                                    1010, 1011, 3000, 3999, 4000, 4999};
     struct vb v = {0};
 
     (void)state;
@@ -712,8 +713,7 @@ static void test_fragmentation(void **state)
     vb_free(&v);
     vb_frame(&v, FIN | WS_OP_TEXT, 1, "a", 1);
     vb_frame(&v, FIN | WS_OP_CONT, 1, "b", 1);
-    expect_all("frame:text:first:fin:1 data:\"a\" end:text:1 error:1002", &v, WS_FRAME_SERVER,
-               BIG);
+    expect_all("frame:text:first:fin:1 data:\"a\" end:text:1 error:1002", &v, WS_FRAME_SERVER, BIG);
     vb_free(&v);
     /* A new message while one is in progress. */
     vb_frame(&v, WS_OP_TEXT, 1, "a", 1);
@@ -744,8 +744,8 @@ static void test_utf8_across_fragments(void **state)
     /* A message that ends inside a code point. */
     vb_frame(&v, WS_OP_TEXT, 0, "x\xe2\x82", 3);
     vb_frame(&v, FIN | WS_OP_CONT, 0, "", 0);
-    expect_all("frame:text:first:more:3 data:\"x\\xe2\\x82\" frame:text:cont:fin:0 error:1007",
-               &v, WS_FRAME_CLIENT, BIG);
+    expect_all("frame:text:first:more:3 data:\"x\\xe2\\x82\" frame:text:cont:fin:0 error:1007", &v,
+               WS_FRAME_CLIENT, BIG);
     vb_free(&v);
     vb_frame(&v, FIN | WS_OP_TEXT, 0, "\xf0\x9f\x98", 3);
     expect_all("frame:text:first:fin:3 data:\"\\xf0\\x9f\\x98\" error:1007", &v, WS_FRAME_CLIENT,
@@ -1009,8 +1009,8 @@ static void test_close_code_valid(void **state)
 {
     (void)state;
     for (unsigned c = 0; c < 70000; c++) {
-        int expect = (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1011) ||
-                     (c >= 3000 && c <= 4999);
+        int expect =
+            (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1011) || (c >= 3000 && c <= 4999);
         assert_int_equal(ws_frame_close_code_valid(c), expect);
     }
 }
@@ -1025,7 +1025,10 @@ static void test_close_payload(void **state)
     assert_int_equal(ws_frame_close_payload(out, 1000, NULL, 0), 2);
     assert_memory_equal(out, "\x03\xe8", 2);
     assert_int_equal(ws_frame_close_payload(out, 4001, (const uint8_t *)"bye \xe2\x9c\x93", 7), 9);
-    assert_memory_equal(out, "\x0f\xa1" "bye \xe2\x9c\x93", 9);
+    assert_memory_equal(out,
+                        "\x0f\xa1"
+                        "bye \xe2\x9c\x93",
+                        9);
     assert_int_equal(ws_frame_close_payload(out, 0, NULL, 0), 0);
     assert_int_equal(ws_frame_close_payload(out, 0, reason, 1), WS_FRAME_ERR_REASON);
     assert_int_equal(ws_frame_close_payload(out, 1005, NULL, 0), WS_FRAME_ERR_CODE);
@@ -1175,7 +1178,8 @@ static void test_round_trip(void **state)
         }
         {
             uint8_t cp[WS_FRAME_CONTROL_MAX];
-            int cl = ws_frame_close_payload(cp, 1000 + rng_next(&r) % 4, (const uint8_t *)"done", 4);
+            int cl =
+                ws_frame_close_payload(cp, 1000 + rng_next(&r) % 4, (const uint8_t *)"done", 4);
             assert_true(cl == 6);
             enc_frame(&wire, &r, WS_OP_CLOSE, 1, cp, (size_t)cl, masked);
             vb_put(&expect, "close", 5);
@@ -1204,9 +1208,9 @@ static void test_round_trip(void **state)
                     if (mode == MODE_INPLACE)
                         used = ws_frame_parser_feed(&p, buf + off, end - off, &ev);
                     else
-                        used = ws_frame_parser_feed_copy(&p, buf + off, end - off, out,
-                                                         mode == MODE_COPY_SMALL ? 7 : COPY_BIG,
-                                                         &ev);
+                        used =
+                            ws_frame_parser_feed_copy(&p, buf + off, end - off, out,
+                                                      mode == MODE_COPY_SMALL ? 7 : COPY_BIG, &ev);
                     off += used;
                     if (ev.type == WS_EV_NONE)
                         break;

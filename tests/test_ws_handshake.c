@@ -284,7 +284,7 @@ static void test_server_key(void **state)
         "dGhlIHNhbXBsZSBub25jZQ",       /* missing padding */
         "dGhlIHNhbXBsZSBub25jZQ==,x",
         "dGhlIHNhbXBs ZSBub25jZQ==",
-        "dGhlIHNhbXBsZSBub25jZQ-_",     /* URL alphabet */
+        "dGhlIHNhbXBsZSBub25jZQ-_", /* URL alphabet */
     };
     struct head r;
 
@@ -399,8 +399,7 @@ static void test_server_subprotocols(void **state)
     /* At most WS_HANDSHAKE_MAX_PROTOCOLS. */
     many[0] = '\0';
     for (int i = 0; i < 16; i++)
-        snprintf(many + strlen(many), sizeof(many) - strlen(many), "%sp%c", i ? ", " : "",
-                 'a' + i);
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "%sp%c", i ? ", " : "", 'a' + i);
     head_set(&r, "Sec-WebSocket-Protocol", many);
     assert_int_equal(check(&r, NULL), 101);
     head_add(&r, "Sec-WebSocket-Protocol", "one-more");
@@ -467,8 +466,13 @@ static void test_client_request(void **state)
         {SPAN_LIT("X-Trace"), SPAN_LIT("1 2\t3")},
     };
     struct ws_handshake_client c = {
-        SPAN_LIT("server.example.com:8080"), SPAN_LIT("/chat?room=1"),
-        SPAN_LIT("http://example.com"), protos, 2, extra, 2,
+        SPAN_LIT("server.example.com:8080"),
+        SPAN_LIT("/chat?room=1"),
+        SPAN_LIT("http://example.com"),
+        protos,
+        2,
+        extra,
+        2,
     };
     char out[512], key[WS_HANDSHAKE_KEY_LEN + 1];
     int n;
@@ -497,11 +501,22 @@ static void test_client_request_rejects_injection(void **state)
 {
     static const char *const bad_hosts[] = {"", "a b", "a\r\nX: y", "a\n", "a\t", "\x7f", "h\x80"};
     static const char *const bad_targets[] = {"", "/a b", "/\r\nX: y", "/\n", "/\x01"};
-    static const char *const bad_names[] = {"", "X Y", "X:", "X\r\nY", "Host", "host", "Origin",
-                                            "Upgrade", "CONNECTION", "Sec-WebSocket-Key",
-                                            "sec-websocket-version", "Sec-WebSocket-Protocol",
-                                            "Sec-WebSocket-Extensions", "Sec-WebSocket-Accept",
-                                            "Content-Length", "Transfer-Encoding"};
+    static const char *const bad_names[] = {"",
+                                            "X Y",
+                                            "X:",
+                                            "X\r\nY",
+                                            "Host",
+                                            "host",
+                                            "Origin",
+                                            "Upgrade",
+                                            "CONNECTION",
+                                            "Sec-WebSocket-Key",
+                                            "sec-websocket-version",
+                                            "Sec-WebSocket-Protocol",
+                                            "Sec-WebSocket-Extensions",
+                                            "Sec-WebSocket-Accept",
+                                            "Content-Length",
+                                            "Transfer-Encoding"};
     static const char *const bad_values[] = {"a\r\nX: y", "a\n", "a\r"};
     struct ws_handshake_header hdr;
     struct span proto;
@@ -509,11 +524,11 @@ static void test_client_request_rejects_injection(void **state)
     char out[512], key[WS_HANDSHAKE_KEY_LEN + 1];
 
     (void)state;
-#define BASE()                                                                                   \
-    do {                                                                                         \
-        memset(&c, 0, sizeof(c));                                                                \
-        c.host = SPAN_LIT("h");                                                                  \
-        c.target = SPAN_LIT("/");                                                                \
+#define BASE()                                                                                     \
+    do {                                                                                           \
+        memset(&c, 0, sizeof(c));                                                                  \
+        c.host = SPAN_LIT("h");                                                                    \
+        c.target = SPAN_LIT("/");                                                                  \
     } while (0)
     BASE();
     assert_true(ws_handshake_client_request(out, sizeof(out), &c, rfc_nonce, key) > 0);
@@ -639,9 +654,9 @@ static void test_client_check(void **state)
     assert_int_equal(ws_handshake_client_check(&r.http, key, NULL, 0, NULL),
                      WS_HANDSHAKE_ERR_ACCEPT);
     ok_response(&r);
-    assert_int_equal(ws_handshake_client_check(&r.http, SPAN_LIT("AAAAAAAAAAAAAAAAAAAAAA=="), NULL,
-                                               0, NULL),
-                     WS_HANDSHAKE_ERR_ACCEPT);
+    assert_int_equal(
+        ws_handshake_client_check(&r.http, SPAN_LIT("AAAAAAAAAAAAAAAAAAAAAA=="), NULL, 0, NULL),
+        WS_HANDSHAKE_ERR_ACCEPT);
 
     /* Subprotocol: one of those offered, or none. */
     ok_response(&r);
@@ -683,8 +698,13 @@ static void test_both_sides_through_llhttp(void **state)
     const struct span protos[] = {SPAN_LIT("v1.h8s"), SPAN_LIT("v2.h8s")};
     const struct span origins[] = {SPAN_LIT("https://ui.example")};
     const struct ws_handshake_server_config cfg = {origins, 1, 1};
-    struct ws_handshake_client c = {SPAN_LIT("127.0.0.1:4000"), SPAN_LIT("/t"),
-                                    SPAN_LIT("https://ui.example"), protos, 2, NULL, 0};
+    struct ws_handshake_client c = {SPAN_LIT("127.0.0.1:4000"),
+                                    SPAN_LIT("/t"),
+                                    SPAN_LIT("https://ui.example"),
+                                    protos,
+                                    2,
+                                    NULL,
+                                    0};
     struct ws_test_http req, resp;
     struct ws_handshake_server hs;
     char rq[512], rs[512], key[WS_HANDSHAKE_KEY_LEN + 1];

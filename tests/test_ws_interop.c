@@ -194,13 +194,13 @@ static int python_websockets_available(void)
     return status == 0;
 }
 
-#define REQUIRE_PYTHON()                                                                         \
-    do {                                                                                         \
-        if (!python_websockets_available()) {                                                    \
-            print_message("skipped: " PYTHON " cannot import websockets "                        \
-                          "(install python3-websockets)\n");                                     \
-            skip();                                                                              \
-        }                                                                                        \
+#define REQUIRE_PYTHON()                                                                           \
+    do {                                                                                           \
+        if (!python_websockets_available()) {                                                      \
+            print_message("skipped: " PYTHON " cannot import websockets "                          \
+                          "(install python3-websockets)\n");                                       \
+            skip();                                                                                \
+        }                                                                                          \
     } while (0)
 
 /* ------------------------------------------------------------ sockets */
@@ -457,7 +457,10 @@ static void test_client_against_python_server(void **state)
     peer_send(c, WS_OP_PING, 1, "are you there?", 14);
     peer_send(c, WS_OP_CONT, 0, "men", 3);
     peer_send(c, WS_OP_CONT, 0, "t\xc3", 2);
-    peer_send(c, WS_OP_CONT, 1, "\xa9" "d", 2);
+    peer_send(c, WS_OP_CONT, 1,
+              "\xa9"
+              "d",
+              2);
     while (!got_pong || !got_msg) {
         peer_next(c, &ev);
         if (ev.type == WS_EV_PONG) {
@@ -467,7 +470,10 @@ static void test_client_against_python_server(void **state)
             assert_int_equal(ev.type, WS_EV_MESSAGE_END);
             assert_int_equal(ev.opcode, WS_OP_TEXT);
             assert_int_equal(c->msg_len, 11);
-            assert_memory_equal(c->msg, "fragment\xc3\xa9" "d", 11);
+            assert_memory_equal(c->msg,
+                                "fragment\xc3\xa9"
+                                "d",
+                                11);
             got_msg = 1;
         }
     }

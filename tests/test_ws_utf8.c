@@ -147,18 +147,18 @@ static const struct vec vectors[] = {
     {"", 0, OK},
     {"Hello-World", 0, OK},
     {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", 0, OK}, /* Greek "kosme" */
-    {"\x00", 1, OK},                                        /* NUL is a code point */
+    {"\x00", 1, OK},                                         /* NUL is a code point */
     {"\x7f", 0, OK},
-    {"\xc2\x80", 0, OK},             /* U+0080, first 2-byte */
-    {"\xdf\xbf", 0, OK},             /* U+07FF, last 2-byte */
-    {"\xe0\xa0\x80", 0, OK},         /* U+0800, first 3-byte */
-    {"\xed\x9f\xbf", 0, OK},         /* U+D7FF, below the surrogates */
-    {"\xee\x80\x80", 0, OK},         /* U+E000, above the surrogates */
-    {"\xef\xbf\xbd", 0, OK},         /* U+FFFD */
-    {"\xef\xbf\xbf", 0, OK},         /* U+FFFF, a noncharacter but valid */
-    {"\xf0\x90\x80\x80", 0, OK},     /* U+10000, first 4-byte */
-    {"\xf4\x8f\xbf\xbf", 0, OK},     /* U+10FFFF, the last code point */
-    {"\xf0\x9f\x98\x80 ok", 0, OK},  /* emoji then ASCII */
+    {"\xc2\x80", 0, OK},            /* U+0080, first 2-byte */
+    {"\xdf\xbf", 0, OK},            /* U+07FF, last 2-byte */
+    {"\xe0\xa0\x80", 0, OK},        /* U+0800, first 3-byte */
+    {"\xed\x9f\xbf", 0, OK},        /* U+D7FF, below the surrogates */
+    {"\xee\x80\x80", 0, OK},        /* U+E000, above the surrogates */
+    {"\xef\xbf\xbd", 0, OK},        /* U+FFFD */
+    {"\xef\xbf\xbf", 0, OK},        /* U+FFFF, a noncharacter but valid */
+    {"\xf0\x90\x80\x80", 0, OK},    /* U+10000, first 4-byte */
+    {"\xf4\x8f\xbf\xbf", 0, OK},    /* U+10FFFF, the last code point */
+    {"\xf0\x9f\x98\x80 ok", 0, OK}, /* emoji then ASCII */
     /* incomplete: a valid prefix of a code point at the end */
     {"\xc2", 0, INC},
     {"\xe0\xa0", 0, INC},
@@ -172,17 +172,17 @@ static const struct vec vectors[] = {
     {"a\x80", 0, BAD},
     {"\xc2\x80\x80", 0, BAD},
     /* overlong forms */
-    {"\xc0\x80", 0, BAD},            /* NUL in 2 bytes */
+    {"\xc0\x80", 0, BAD}, /* NUL in 2 bytes */
     {"\xc1\xbf", 0, BAD},
     {"\xe0\x80\x80", 0, BAD},
-    {"\xe0\x9f\xbf", 0, BAD},        /* U+07FF in 3 bytes */
+    {"\xe0\x9f\xbf", 0, BAD}, /* U+07FF in 3 bytes */
     {"\xf0\x80\x80\x80", 0, BAD},
-    {"\xf0\x8f\xbf\xbf", 0, BAD},    /* U+FFFF in 4 bytes */
-    {"\xc0", 0, BAD},                /* can never complete: rejected at once */
+    {"\xf0\x8f\xbf\xbf", 0, BAD}, /* U+FFFF in 4 bytes */
+    {"\xc0", 0, BAD},             /* can never complete: rejected at once */
     {"\xe0\x80", 0, BAD},
     /* UTF-16 surrogates */
-    {"\xed\xa0\x80", 0, BAD},        /* U+D800 */
-    {"\xed\xbf\xbf", 0, BAD},        /* U+DFFF */
+    {"\xed\xa0\x80", 0, BAD},             /* U+D800 */
+    {"\xed\xbf\xbf", 0, BAD},             /* U+DFFF */
     {"\xed\xa0\x80\xed\xb0\x80", 0, BAD}, /* a surrogate pair */
     {"\xed\xa0", 0, BAD},
     /* above U+10FFFF and impossible bytes */
@@ -195,9 +195,15 @@ static const struct vec vectors[] = {
     {"\xff", 0, BAD},
     {"\xf4\x90", 0, BAD},
     /* truncated sequences followed by more text */
-    {"\xc2" "a", 0, BAD},
-    {"\xe0\xa0" "a", 0, BAD},
-    {"\xf0\x90\x80" "a", 0, BAD},
+    {"\xc2"
+     "a",
+     0, BAD},
+    {"\xe0\xa0"
+     "a",
+     0, BAD},
+    {"\xf0\x90\x80"
+     "a",
+     0, BAD},
     {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64", 0, BAD},
 };
 
@@ -242,8 +248,8 @@ static void test_invalid_is_sticky(void **state)
  * a sampled third byte, against the reference. */
 static void test_exhaustive_short(void **state)
 {
-    static const uint8_t thirds[] = {0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0,
-                                     0xc2, 0xe0, 0xf0, 0xff};
+    static const uint8_t thirds[] = {0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f,
+                                     0xa0, 0xbf, 0xc0, 0xc2, 0xe0, 0xf0, 0xff};
     uint8_t b[4];
 
     (void)state;
@@ -303,10 +309,8 @@ static void test_ascii_fast_path(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vectors),
-        cmocka_unit_test(test_incomplete_then_complete),
-        cmocka_unit_test(test_invalid_is_sticky),
-        cmocka_unit_test(test_exhaustive_short),
+        cmocka_unit_test(test_vectors),           cmocka_unit_test(test_incomplete_then_complete),
+        cmocka_unit_test(test_invalid_is_sticky), cmocka_unit_test(test_exhaustive_short),
         cmocka_unit_test(test_ascii_fast_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
