@@ -38,6 +38,19 @@
  * Errors are sticky: after WS_EV_ERROR every call returns WS_EV_ERROR again
  * and consumes nothing. The parser is correct for input split at any byte.
  *
+ * The receive loop, for each batch of bytes p[0..n):
+ *
+ *     for (;;) {
+ *         size_t used = ws_frame_parser_feed(&conn->ws, p, n, &ev);
+ *         p += used;
+ *         n -= used;
+ *         if (ev.type == WS_EV_NONE)
+ *             break;                  (all consumed: wait for more bytes)
+ *         if (ev.type == WS_EV_ERROR)
+ *             ...send Close(ev.code, ev.data), tear down, stop
+ *         ...handle FRAME / DATA / MESSAGE_END / PING / PONG / CLOSE
+ *     }
+ *
  * Encoder: frame headers, client payload masking, Close payloads and close
  * code validation. No I/O here either.
  */
