@@ -50,7 +50,8 @@ struct loop_config {
     size_t out_limit;        /* default per-connection output limit; default 1 MiB */
 };
 
-/* Fills *cfg with the defaults above. */
+/* Fills *cfg with the defaults above. A zero field given to loop_create
+ * also means "the default". */
 void loop_config_defaults(struct loop_config *cfg);
 
 /*
@@ -60,13 +61,19 @@ void loop_config_defaults(struct loop_config *cfg);
  * On failure returns -errno and writes one human-readable line naming what
  * is missing into err (errlen bytes, always NUL-terminated); *out is NULL.
  * cfg may be NULL for defaults.
+ *
+ * A loop belongs to the thread that creates it (the ring is set up
+ * single-issuer where the kernel allows): create, run and destroy it on
+ * that thread; only loop_wakeup may be called from others.
  */
 int loop_create(struct loop **out, const struct loop_config *cfg, char *err, size_t errlen);
 
 /*
  * Frees the loop. Every connection still open is aborted (on_close called
- * with -ECANCELED) and every listener closed first. loop_destroy(NULL) is a
- * no-op. Must not be called from inside a callback of the same loop.
+ * with -ECANCELED) and every listener closed first. Timers still armed are
+ * disarmed without firing (their memory must still be valid here).
+ * loop_destroy(NULL) is a no-op. Must not be called from inside a callback
+ * of the same loop.
  */
 void loop_destroy(struct loop *l);
 
@@ -114,8 +121,12 @@ int loop_handle_signals(struct loop *l, void (*fn)(struct loop *l, int signo, vo
 struct loop_timer;
 typedef void (*loop_timer_fn)(struct loop *l, struct loop_timer *t);
 
+/* The struct that embeds member, from a pointer to that member. */
+#define LOOP_CONTAINER_OF(ptr, type, member)                                                       \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
 /*
- * Embed in your own struct and recover it with container_of in fn.
+ * Embed in your own struct and recover it with LOOP_CONTAINER_OF in fn.
  * Zero-initialise (or loop_timer_init) before first use.
  */
 struct loop_timer {
@@ -128,8 +139,10 @@ struct loop_timer {
 void loop_timer_init(struct loop_timer *t, loop_timer_fn fn);
 
 /*
- * Arms (or re-arms) t to fire once after ms milliseconds. Timers due at the
- * same millisecond fire in the order they were armed. Returns 0 or -ENOMEM.
+ * Arms (or re-arms) t to fire once after ms milliseconds, counted from
+ * loop_now_ms(). Timers due at the same millisecond fire in the order they
+ * were armed. A timer armed from a timer callback fires in a later
+ * iteration at the earliest. Returns 0 or -ENOMEM.
  */
 int loop_timer_start(struct loop *l, struct loop_timer *t, uint64_t ms);
 
@@ -154,7 +167,8 @@ struct loop_conn_ops {
     int (*on_data)(struct loop_conn *c, const uint8_t *p, size_t n);
 
     /* An outbound connect finished: res is 0 or -errno (-ETIMEDOUT when the
-     * connect timeout expired). On failure on_close follows. Optional. */
+     * connect timeout expired). On failure on_close follows. Not called
+     * when the owner closed the connection first. Optional. */
     void (*on_connect)(struct loop_conn *c, int res);
 
     /* The output queue dropped to or below half of the connection's output
@@ -192,7 +206,9 @@ int loop_connect(struct loop *l, const struct sockaddr *sa, socklen_t len, unsig
 /*
  * Queues n bytes for sending (copied into the output queue). Returns 0, or
  * -ENOBUFS when the queue would exceed the connection's output limit (then
- * nothing is queued), or -EPIPE when the connection is closing.
+ * nothing is queued and on_drain follows once the queue is at or below
+ * half the limit; a single write larger than the limit always fails), or
+ * -EPIPE when the connection is closing, or -ENOMEM.
  */
 int loop_conn_write(struct loop_conn *c, const void *p, size_t n);
 int loop_conn_writev(struct loop_conn *c, const struct iovec *iov, int iovcnt);
@@ -200,8 +216,11 @@ int loop_conn_writev(struct loop_conn *c, const struct iovec *iov, int iovcnt);
 /*
  * Zero-copy encoding into the queue: returns a pointer to at least n
  * contiguous writable bytes at the queue's tail (n <= out_chunk_size), or
- * NULL when that would exceed the limit or the connection is closing.
- * Nothing is queued until loop_conn_commit(c, used) with used <= n.
+ * NULL when that would exceed the limit (on_drain will follow, as for
+ * -ENOBUFS), the connection is closing, or memory ran out.
+ * Nothing is queued until loop_conn_commit(c, used) with used <= n, which
+ * MUST come before any other write on c and before the current callback
+ * returns. A new reserve without commit forgets the previous one.
  */
 uint8_t *loop_conn_reserve(struct loop_conn *c, size_t n);
 void loop_conn_commit(struct loop_conn *c, size_t used);
@@ -215,6 +234,8 @@ void loop_conn_set_out_limit(struct loop_conn *c, size_t limit);
 /*
  * Back-pressure on input: pause stops receiving (the multishot recv is
  * cancelled; data waits in the kernel socket buffer), resume re-arms it.
+ * No on_data call is made while paused: data the kernel had already
+ * handed over (and an EOF) is held, in order, and delivered after resume.
  * Idempotent.
  */
 void loop_conn_pause(struct loop_conn *c);
@@ -225,9 +246,13 @@ void loop_conn_resume(struct loop_conn *c);
 
 /*
  * Closes the connection. With LOOP_CLOSE_FLUSH queued output is sent first,
- * but for no longer than linger_ms (then aborted). Further writes fail with
+ * then a FIN, then input is read and dropped until the peer's FIN (so the
+ * final close cannot reset data the peer has not read yet); all of it for
+ * no longer than linger_ms (0 = no bound). Further writes fail with
  * -EPIPE and no more on_data calls are made. on_close(c, 0) follows once
- * all operations have completed. Idempotent; safe from any callback of c.
+ * all operations have completed, or on_close(c, -ETIMEDOUT) when linger_ms
+ * expired before the queue was flushed. LOOP_CLOSE_ABORT after FLUSH cuts
+ * the flush short. Idempotent; safe from any callback of c.
  */
 void loop_conn_close(struct loop_conn *c, int how, unsigned linger_ms);
 
@@ -266,6 +291,7 @@ struct loop_stats {
     uint64_t accepts, connects, closes;
     uint64_t bytes_in, bytes_out, sends;
     uint64_t recv_nobufs; /* multishot recv stopped by an empty buffer ring */
+    uint64_t stale;       /* completions dropped for a stale slot generation */
     unsigned conns_open;
 };
 void loop_get_stats(const struct loop *l, struct loop_stats *st);

@@ -26,7 +26,7 @@ for h in "$@"; do
         tail -n 40 "$work/$name/log"
         failed=1
     else
-        grep -E 'stat::number_of_executed_runs|stat::peak_rss_mb' "$work/$name/log" | tr '\n' ' '
+        grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$work/$name/log" | tr '\n' ' '
         echo
     fi
 done
