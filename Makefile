@@ -27,9 +27,9 @@ CPPFLAGS += -D_GNU_SOURCE -I. -I$(LLHTTP_INC)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 $(WARN) -fno-strict-aliasing
 LDLIBS   += -luring -lbearssl -lsodium -lpthread
-# llhttp is generated third-party code: it gets our optimisation flags but
+# llhttp is generated third-party code, built in its strict mode. It gets our optimisation flags but
 # not our warning set (it has unused parameters by design). Ours stays -Werror.
-LLHTTP_CFLAGS := -O2 -g -std=c11
+LLHTTP_CFLAGS := -O2 -g -std=c11 -DLLHTTP_STRICT_MODE=1
 
 LIB_SRC  := $(sort $(wildcard core/*.c proto/*.c))
 GW_SRC   := $(sort $(wildcard gateway/*.c))
@@ -128,7 +128,7 @@ $(BUILD)/fuzzobj/%.o: %.c | check-deps
 
 $(BUILD)/fuzzobj/llhttp/%.o: $(LLHTTP_DIR)/%.c | check-deps
 	@mkdir -p $(@D)
-	clang -I$(LLHTTP_INC) -std=c11 $(FUZZ_LIB_CFLAGS) -c $< -o $@
+	clang -I$(LLHTTP_INC) -std=c11 -DLLHTTP_STRICT_MODE=1 $(FUZZ_LIB_CFLAGS) -c $< -o $@
 
 $(BUILD)/libh8s-fuzz.a: $(FUZZ_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
