@@ -8,6 +8,14 @@
  * Every span is checked to lie inside the delivery or the assembly buffer,
  * every byte of it is read, and each payload must be followed by CRLF
  * (its declared length was exact).
+ *
+ * The client (nats_client, nats_client_io, nats_client_req, nats_client_pool)
+ * does no parsing of its own: server bytes go through nats_parse, INFO
+ * through nats_info and header blocks through nats_hdr (all driven here),
+ * URLs through proto/url (fuzz_url). Fuzzing those codecs covers every
+ * byte the client reads from the network. Likewise nats_client_auth reads
+ * credential files only through proto/creds and proto/nkey (fuzz_creds,
+ * fuzz_nkey) and nats_flags checks URL lists with proto/url.
  */
 #include <stddef.h>
 #include <stdint.h>
