@@ -27,6 +27,7 @@ static int64_t now_ms(void)
 int httpc_connect(struct httpc *h, uint16_t port)
 {
     h->in_off = h->in_len = 0;
+    h->read_max = 0;
     h->eof = 0;
     h->fd = rawsock_connect(port, 5000);
     return h->fd < 0 ? h->fd : 0;
@@ -122,6 +123,7 @@ int httpc_read(struct httpc *h, struct httpc_resp *r, int until_head, const char
                int timeout_ms)
 {
     int64_t deadline = now_ms() + timeout_ms;
+    int once = timeout_ms == 0, reads = 0;
     for (;;) {
         /* Parse what is buffered first. */
         while (h->in_off < h->in_len && !r->complete) {
@@ -147,18 +149,23 @@ int httpc_read(struct httpc *h, struct httpc_resp *r, int until_head, const char
             }
             return -ECONNRESET;
         }
+        if (once && reads++)
+            return -EAGAIN;
         int64_t left = deadline - now_ms();
-        if (left <= 0)
+        if (left <= 0 && !once)
             return -ETIMEDOUT;
         struct pollfd pf = {.fd = h->fd, .events = POLLIN};
-        int pr = poll(&pf, 1, (int)left);
+        int pr = poll(&pf, 1, once ? 0 : (int)left);
         if (pr < 0 && errno != EINTR)
             return -errno;
         if (pr <= 0)
             continue;
         if (h->in_len == sizeof(h->in))
             return -ENOBUFS;
-        ssize_t k = read(h->fd, h->in + h->in_len, sizeof(h->in) - h->in_len);
+        size_t room = sizeof(h->in) - h->in_len;
+        if (h->read_max && room > h->read_max)
+            room = h->read_max;
+        ssize_t k = read(h->fd, h->in + h->in_len, room);
         if (k < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (k <= 0)

@@ -21,6 +21,7 @@ struct httpc {
     int fd;
     uint8_t in[1 << 16];
     size_t in_off, in_len;
+    size_t read_max; /* most bytes per read(2); 0: as many as fit */
     int eof;
 };
 
@@ -55,7 +56,9 @@ void httpc_resp_free(struct httpc_resp *r);
  * Reads and parses until r is complete (returns 1), or, with until_head,
  * until its head has arrived (returns 0), or until body_needle (not NULL)
  * appears in the body received so far (returns 0). A response delimited by
- * the connection's end completes at EOF.
+ * the connection's end completes at EOF. With timeout_ms 0 it makes at
+ * most one read (waiting for nothing) and returns -EAGAIN when that did
+ * not complete what was asked for: a slow reader calls it in a loop.
  */
 int httpc_read(struct httpc *h, struct httpc_resp *r, int until_head, const char *body_needle,
                int timeout_ms);
