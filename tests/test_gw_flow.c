@@ -553,7 +553,6 @@ static void drain_answer(struct responder *r, void *arg)
 {
     char *reply = arg;
     gwt_reply_full(r, span_cstr(reply), 200, NULL, "drained fine");
-    free(reply);
 }
 
 static void h_slow_ok(struct responder *r, const struct nats_msg *m, void *arg)
@@ -563,7 +562,7 @@ static void h_slow_ok(struct responder *r, const struct nats_msg *m, void *arg)
     memcpy(reply, m->reply.p, m->reply.n);
     reply[m->reply.n] = '\0';
     atomic_fetch_add(&drain_seen, 1);
-    responder_after(r, 600, drain_answer, reply);
+    responder_after_owned(r, 600, drain_answer, reply);
 }
 
 struct bg_req {

@@ -35,6 +35,9 @@ struct responder {
     int call_done;
     atomic_int connected;
     atomic_int flushed;
+    /* Owned by the responder thread: freed when it stops. */
+    struct sub_ctx *subs;
+    struct rtimer *timers;
 };
 
 struct rtimer {
@@ -42,6 +45,16 @@ struct rtimer {
     struct responder *r;
     void (*fn)(struct responder *r, void *arg);
     void *arg;
+    int owned; /* free(arg) after fn, or at stop */
+    struct rtimer *prev, *next;
+};
+
+/* The subscription's callback and argument, kept per subscription. */
+struct sub_ctx {
+    struct responder *r;
+    responder_fn fn;
+    void *arg;
+    struct sub_ctx *next;
 };
 
 static void on_connected(struct nats_client *c, void *cookie)
@@ -104,6 +117,14 @@ static void *thread_main(void *arg)
     pthread_mutex_unlock(&r->mu);
     if (rc == 0)
         loop_run(r->l);
+    while (r->timers) {
+        struct rtimer *t = r->timers;
+        r->timers = t->next;
+        loop_timer_stop(r->l, &t->t);
+        if (t->owned)
+            free(t->arg);
+        free(t);
+    }
     nats_client_destroy(r->nc);
     r->nc = NULL;
     loop_destroy(r->l);
@@ -162,6 +183,11 @@ void responder_stop(struct responder *r)
     if (r->l)
         loop_wakeup(r->l);
     pthread_join(r->th, NULL);
+    while (r->subs) {
+        struct sub_ctx *s = r->subs;
+        r->subs = s->next;
+        free(s);
+    }
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);
@@ -192,13 +218,6 @@ struct sub_call {
     responder_fn fn;
     void *arg;
     int rc;
-};
-
-/* The subscription's callback and argument, kept per subscription. */
-struct sub_ctx {
-    struct responder *r;
-    responder_fn fn;
-    void *arg;
 };
 
 static void on_sub_msg(struct nats_client *c, struct nats_sub *sub, const struct nats_msg *m,
@@ -235,6 +254,8 @@ static void do_sub(struct responder *r, void *arg)
         free(s);
         return;
     }
+    s->next = r->subs;
+    r->subs = s;
     atomic_store(&r->flushed, 0);
     sc->rc = nats_client_flush(r->nc, RESPONDER_WAIT_MS, on_flushed, r);
 }
@@ -266,13 +287,22 @@ int responder_pub(struct responder *r, struct span subject, struct span hdr, str
 static void on_rtimer(struct loop *l, struct loop_timer *t)
 {
     struct rtimer *rt = LOOP_CONTAINER_OF(t, struct rtimer, t);
+    struct responder *r = rt->r;
     (void)l;
-    rt->fn(rt->r, rt->arg);
+    if (rt->prev)
+        rt->prev->next = rt->next;
+    else
+        r->timers = rt->next;
+    if (rt->next)
+        rt->next->prev = rt->prev;
+    rt->fn(r, rt->arg);
+    if (rt->owned)
+        free(rt->arg);
     free(rt);
 }
 
-int responder_after(struct responder *r, unsigned ms, void (*fn)(struct responder *r, void *arg),
-                    void *arg)
+static int after(struct responder *r, unsigned ms, void (*fn)(struct responder *r, void *arg),
+                 void *arg, int owned)
 {
     struct rtimer *rt = calloc(1, sizeof(*rt));
     if (!rt)
@@ -280,8 +310,25 @@ int responder_after(struct responder *r, unsigned ms, void (*fn)(struct responde
     rt->r = r;
     rt->fn = fn;
     rt->arg = arg;
+    rt->owned = owned;
+    rt->next = r->timers;
+    if (r->timers)
+        r->timers->prev = rt;
+    r->timers = rt;
     loop_timer_init(&rt->t, on_rtimer);
     return loop_timer_start(r->l, &rt->t, ms);
+}
+
+int responder_after(struct responder *r, unsigned ms, void (*fn)(struct responder *r, void *arg),
+                    void *arg)
+{
+    return after(r, ms, fn, arg, 0);
+}
+
+int responder_after_owned(struct responder *r, unsigned ms,
+                          void (*fn)(struct responder *r, void *arg), void *arg)
+{
+    return after(r, ms, fn, arg, 1);
 }
 
 void responder_token(struct responder *r, char out[23])

@@ -50,9 +50,14 @@ int responder_call(struct responder *r, void (*fn)(struct responder *r, void *ar
  * nats_client result. */
 int responder_pub(struct responder *r, struct span subject, struct span hdr, struct span payload);
 
-/* Responder thread: runs fn(r, arg) once after ms milliseconds. */
+/* Responder thread: runs fn(r, arg) once after ms milliseconds. A timer
+ * still pending when the responder stops is dropped without running. */
 int responder_after(struct responder *r, unsigned ms, void (*fn)(struct responder *r, void *arg),
                     void *arg);
+
+/* The same, and arg (from malloc) is freed after fn runs, or at stop. */
+int responder_after_owned(struct responder *r, unsigned ms,
+                          void (*fn)(struct responder *r, void *arg), void *arg);
 
 /* Responder thread: a fresh random token usable in a subject. */
 void responder_token(struct responder *r, char out[23]);
