@@ -78,8 +78,8 @@ static int on_info(void *c, struct span json)
     static struct nats_info info;
     check(r, json);
     int rc = nats_info_parse(&info, json);
-    if (rc == 0 && (strlen(info.nonce) >= sizeof(info.nonce) ||
-                    info.n_connect_urls > NATS_INFO_URLS_MAX))
+    if (rc == 0 &&
+        (strlen(info.nonce) >= sizeof(info.nonce) || info.n_connect_urls > NATS_INFO_URLS_MAX))
         abort();
     mix(r, (const uint8_t *)&rc, sizeof(rc));
     return 0;

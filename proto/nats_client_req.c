@@ -114,8 +114,7 @@ static int alloc_slot(struct nats_client *c, struct nats_req **out)
         size_t have = c->req_nchunks * NATS_CLIENT_REQ_CHUNK;
         if (have >= c->cfg.max_requests || have >= UINT32_MAX - NATS_CLIENT_REQ_CHUNK)
             return NATS_E_LIMIT;
-        struct nats_req **chunks =
-            realloc(c->req_chunks, (c->req_nchunks + 1) * sizeof(*chunks));
+        struct nats_req **chunks = realloc(c->req_chunks, (c->req_nchunks + 1) * sizeof(*chunks));
         if (chunks == NULL)
             return -ENOMEM;
         c->req_chunks = chunks;
@@ -142,8 +141,7 @@ int nats_client_request(struct nats_client *c, struct span subject, struct span 
                         struct span payload, unsigned timeout_ms, nats_client_reply_fn fn,
                         void *cookie, uint64_t *id)
 {
-    if (c->close_requested || c->state == NATS_CLIENT_CLOSED ||
-        c->state == NATS_CLIENT_DRAINING)
+    if (c->close_requested || c->state == NATS_CLIENT_CLOSED || c->state == NATS_CLIENT_DRAINING)
         return NATS_E_CLOSED;
     if (timeout_ms == 0 || fn == NULL)
         return -EINVAL;
