@@ -177,6 +177,14 @@ typedef void (*nats_client_msg_fn)(struct nats_client *c, struct nats_sub *sub,
                                    const struct nats_msg *m, void *cookie);
 
 /*
+ * The status code of m's header line (NATS_HDR_STATUS_* in proto/nats_hdr.h:
+ * 503 no responders, 408 request timeout, 404 not found, 100 idle
+ * heartbeat / flow control), or 0 when m has no header block, no status
+ * or a malformed block. Use nats_hdr_parse for the entries themselves.
+ */
+int nats_client_msg_status(const struct nats_msg *m);
+
+/*
  * Subscribes to subject (wildcards allowed), in queue group queue when
  * queue.n > 0. The subscription lives until nats_client_unsubscribe or
  * nats_client_destroy, across reconnects. *out (may be NULL) receives the

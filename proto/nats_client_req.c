@@ -82,9 +82,7 @@ static void on_reply(struct nats_client *c, struct nats_sub *sub, const struct n
     struct nats_req *r = slot(c, idx);
     if (!r->active || memcmp(r->rnd, tok + 8, NATS_CLIENT_TOKEN_RND) != 0)
         return; /* late reply to a request that already completed */
-    struct nats_hdr h;
-    if (m->hdr.n && m->payload.n == 0 && nats_hdr_parse(&h, m->hdr) == 0 &&
-        h.status == NATS_HDR_STATUS_NO_RESPONDERS) {
+    if (m->payload.n == 0 && nats_client_msg_status(m) == NATS_HDR_STATUS_NO_RESPONDERS) {
         complete(c, r, NATS_E_NO_RESPONDERS, NULL);
         return;
     }

@@ -165,6 +165,14 @@ int nats_client_unsubscribe(struct nats_client *c, struct nats_sub *s, uint64_t 
     return 0;
 }
 
+int nats_client_msg_status(const struct nats_msg *m)
+{
+    struct nats_hdr h;
+    if (m->hdr.n == 0 || nats_hdr_parse(&h, m->hdr) != 0)
+        return 0;
+    return h.status;
+}
+
 uint64_t nats_client_sub_sid(const struct nats_sub *s)
 {
     return s->sid;

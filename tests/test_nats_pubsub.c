@@ -130,6 +130,21 @@ static void test_roundtrip(void **state)
     assert_int_equal(got->m[2].payload_len, 0);
     assert_int_equal(got->m[2].hdr_len, hdr.n);
 
+    /* A status line travels through and is surfaced. */
+    nats_hdr_build_init(&b, hbuf, sizeof(hbuf), NATS_HDR_STATUS_TIMEOUT,
+                        SPAN_LIT("Request Timeout"));
+    assert_int_equal(nats_hdr_build_finish(&b, &hdr), 0);
+    assert_int_equal(nats_client_publish(e.c, SPAN_LIT("rt.status"), span_make(NULL, 0), hdr,
+                                         span_make(NULL, 0)),
+                     0);
+    assert_true(natstest_wait_msgs(e.l, got, 4, NATSTEST_WAIT_MS));
+    struct nats_msg m = {.hdr = span_make(got->m[3].hdr, got->m[3].hdr_len)};
+    assert_int_equal(nats_client_msg_status(&m), NATS_HDR_STATUS_TIMEOUT);
+    m.hdr = span_make(got->m[1].hdr, got->m[1].hdr_len);
+    assert_int_equal(nats_client_msg_status(&m), 0);
+    m.hdr = span_make(NULL, 0);
+    assert_int_equal(nats_client_msg_status(&m), 0);
+
     /* Many messages, order kept, counters exact. */
     struct nats_client_stats st0, st1;
     nats_client_stats(e.c, &st0);
@@ -138,11 +153,11 @@ static void test_roundtrip(void **state)
         snprintf(p, sizeof(p), "%06d", i);
         assert_int_equal(pub(e.c, "rt.seq", p), 0);
     }
-    assert_true(natstest_wait_msgs(e.l, got, 2003, NATSTEST_WAIT_MS));
+    assert_true(natstest_wait_msgs(e.l, got, 2004, NATSTEST_WAIT_MS));
     for (int i = 0; i < 2000; i++) {
         char p[32];
         snprintf(p, sizeof(p), "%06d", i);
-        assert_memory_equal(got->m[3 + i].payload, p, 6);
+        assert_memory_equal(got->m[4 + i].payload, p, 6);
     }
     nats_client_stats(e.c, &st1);
     assert_int_equal(st1.msgs_out - st0.msgs_out, 2000);
