@@ -25,7 +25,9 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
             -Wformat=2 -Wvla
 CPPFLAGS += -D_GNU_SOURCE -I. -I$(LLHTTP_INC)
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 $(WARN) -fno-strict-aliasing
+# Language and warnings are not part of CFLAGS, so that overriding CFLAGS on
+# the command line (as `make asan` does) can never drop -Werror.
+H8S_CFLAGS := -std=c11 $(WARN) -fno-strict-aliasing
 LDLIBS   += -luring -lbearssl -lsodium -lpthread
 # llhttp is generated third-party code, built in its strict mode. It gets our optimisation flags but
 # not our warning set (it has unused parameters by design). Ours stays -Werror.
@@ -77,7 +79,7 @@ check-deps:
 # ---------------------------------------------------------------- build
 $(BUILD)/obj/%.o: %.c | check-deps
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS) $(H8S_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c | check-deps
 	@mkdir -p $(@D)
@@ -135,7 +137,7 @@ $(BUILD)/libh8s-fuzz.a: $(FUZZ_LIB_OBJ)
 
 $(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/libh8s-fuzz.a
 	@mkdir -p $(@D)
-	clang $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_CFLAGS) -o $@ $< $(BUILD)/libh8s-fuzz.a $(LDLIBS)
+	clang $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_CFLAGS) -MMD -MP -MF $@.d -o $@ $< $(BUILD)/libh8s-fuzz.a $(LDLIBS)
 
 fuzz: $(FUZZ_BIN)
 
@@ -148,12 +150,14 @@ fuzz-smoke: deps
 # ---------------------------------------------------------------- bench
 $(BUILD)/bench/%: bench/%.c $(TSUP_OBJ) $(BUILD)/libh8s.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(TSUP_OBJ) $(BUILD)/libh8s.a $(LDLIBS) -lnats
+	$(CC) $(CPPFLAGS) $(H8S_CFLAGS) $(CFLAGS) -o $@ $< $(TSUP_OBJ) $(BUILD)/libh8s.a $(LDLIBS) -lnats
 
 # ---------------------------------------------------------------- release
 static:
 	@$(MAKE) --no-print-directory BUILD=build/static LDFLAGS="-static" all
-	@file build/static/h8sd build/static/h8srd
+	@for b in build/static/h8sd build/static/h8srd; do \
+	    if ldd $$b >/dev/null 2>&1; then echo "$$b is not static"; exit 1; fi; \
+	    echo "$$b: static, $$(stat -c %s $$b) bytes"; done
 
 demo: deps all
 	@./build/h8sd --help
@@ -163,4 +167,4 @@ demo: deps all
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj $(BUILD)/fuzzobj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzzobj $(BUILD)/fuzz -name '*.d' 2>/dev/null)

@@ -1,0 +1,13 @@
+/*
+ * fuzz/fuzz_ws_frame_client.c — proto/ws_frame.c parser as a client
+ * (receives unmasked frames). See ws_frame_harness.h for the input layout
+ * and the invariants.
+ */
+#include "fuzz/ws_frame_harness.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return ws_frame_harness(data, size, WS_FRAME_CLIENT);
+}
