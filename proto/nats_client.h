@@ -248,7 +248,10 @@ int nats_client_flush(struct nats_client *c, unsigned timeout_ms, nats_client_do
  * the server sent before it saw the unsubscribes, waits for requests in
  * flight, sends what is queued, then closes (on_closed). Gives up waiting
  * after timeout_ms. Publishing is still allowed until closed; subscribing
- * and new requests are not. Returns 0 or NATS_E_CLOSED.
+ * and new requests are not. Without a connection there is nothing to
+ * drain: the client closes at once and publishes still waiting in the
+ * reconnect buffer are discarded (nats_client_pending tells how many bytes
+ * beforehand). Returns 0 or NATS_E_CLOSED.
  */
 int nats_client_drain(struct nats_client *c, unsigned timeout_ms);
 
