@@ -336,9 +336,9 @@ static int report(const struct cfg *c, const char *version)
            "lat: %zu requests one at a time, 1 KiB each way, microseconds "
            "(nats.c with SendAsap)\n",
            c->pub_count, c->req_count, c->lat_count);
-    printf("ratio = h8s/nats.c for rates, nats.c/h8s for latencies: > 1.0 means h8s is "
-           "better\n\n");
-    printf("%-12s %12s %12s %7s\n", "figure", "h8s", "nats.c", "ratio");
+    printf("\n%-12s %12s %12s %7s   (ratio: h8s/nats.c for rates, nats.c/h8s for latencies; "
+           "> 1.0 means h8s is better)\n",
+           "figure", "h8s", "nats.c", "ratio");
     for (int f = 0; f < F_N; f++) {
         struct series *a = &results[f][CL_H8S], *b = &results[f][CL_NATSC];
         char x[32] = "n/a", y[32] = "n/a", r[16] = "n/a";
