@@ -60,7 +60,14 @@ struct series {
     unsigned n, runs;
 };
 
-static struct series results[F_N][CL_N];
+/* Everything a run of the driver holds. */
+struct driver {
+    struct cfg cfg;
+    struct natsd *d;
+    struct series results[F_N][CL_N];
+    struct rawsock_buf http; /* /varz responses */
+    char out[OUT_MAX];       /* a client program's stdout */
+};
 
 static int parse_count(const char *s, size_t *out)
 {
@@ -111,26 +118,26 @@ static int parse_args(int argc, char **argv, struct cfg *c)
 }
 
 /* The server's slow_consumers counter, or -1 when it cannot be read. */
-static long long slow_consumers(const struct natsd *d)
+static long long slow_consumers(struct driver *dr)
 {
-    static struct rawsock_buf b;
-    rawsock_buf_reset(&b);
-    if (rawsock_http_get(natsd_monitor_port(d), "/varz", &b, 5000) != 200)
+    struct rawsock_buf *b = &dr->http;
+    rawsock_buf_reset(b);
+    if (rawsock_http_get(natsd_monitor_port(dr->d), "/varz", b, 5000) != 200)
         return -1;
-    const char *p = strstr(b.buf, "\"slow_consumers\":");
+    const char *p = strstr(b->buf, "\"slow_consumers\":");
     if (p == NULL)
         return -1;
     return strtoll(p + strlen("\"slow_consumers\":"), NULL, 10);
 }
 
-static void server_version(const struct natsd *d, char *out, size_t n)
+static void server_version(struct driver *dr, char *out, size_t n)
 {
-    static struct rawsock_buf b;
+    struct rawsock_buf *b = &dr->http;
     snprintf(out, n, "?");
-    rawsock_buf_reset(&b);
-    if (rawsock_http_get(natsd_monitor_port(d), "/varz", &b, 5000) != 200)
+    rawsock_buf_reset(b);
+    if (rawsock_http_get(natsd_monitor_port(dr->d), "/varz", b, 5000) != 200)
         return;
-    const char *p = strstr(b.buf, "\"version\":");
+    const char *p = strstr(b->buf, "\"version\":");
     if (p == NULL)
         return;
     p += strlen("\"version\":");
@@ -166,9 +173,10 @@ static void field_word(const char *line, const char *key, char *out, size_t n)
  * line (NUL-terminated, "" when none). Returns 0 when the program ran to
  * its end, -1 otherwise.
  */
-static int run_prog(const char *path, char *const argv[], char *line, size_t n)
+static int run_prog(struct driver *dr, const char *path, char *const argv[], char *line,
+                    size_t n)
 {
-    static char out[OUT_MAX];
+    char *out = dr->out;
     size_t len = 0;
     int fds[2];
     line[0] = '\0';
@@ -204,9 +212,9 @@ static int run_prog(const char *path, char *const argv[], char *line, size_t n)
             break;
         if (r == 0)
             continue;
-        if (len == sizeof(out) - 1)
+        if (len == OUT_MAX - 1)
             len = 0; /* only the result line matters; keep reading */
-        ssize_t k = read(fds[0], out + len, sizeof(out) - 1 - len);
+        ssize_t k = read(fds[0], out + len, OUT_MAX - 1 - len);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -230,9 +238,9 @@ static int run_prog(const char *path, char *const argv[], char *line, size_t n)
     return 0;
 }
 
-static void add(int fig, int cl, int valid, double v)
+static void add(struct driver *dr, int fig, int cl, int valid, double v)
 {
-    struct series *s = &results[fig][cl];
+    struct series *s = &dr->results[fig][cl];
     s->runs++;
     if (valid && s->n < ROUNDS_MAX)
         s->v[s->n++] = v;
@@ -247,14 +255,15 @@ static void human(double v, const char *unit, char *out, size_t n)
 }
 
 /* One run of measurement m with client cl; records its figures. */
-static void run_one(const struct cfg *c, const struct natsd *d, unsigned round, int m, int cl)
+static void run_one(struct driver *dr, unsigned round, int m, int cl)
 {
+    const struct cfg *c = &dr->cfg;
     char path[PATH_MAX + 32], size[16], count[24], line[512], note[64];
     char *argv[8];
     int argc = 0;
     snprintf(path, sizeof(path), "%s/%s", c->dir, client_prog[cl]);
     argv[argc++] = path;
-    argv[argc++] = (char *)natsd_url(d);
+    argv[argc++] = (char *)natsd_url(dr->d);
     switch (m) {
     case M_PUB16:
     case M_PUB1K:
@@ -279,9 +288,9 @@ static void run_one(const struct cfg *c, const struct natsd *d, unsigned round, 
         argv[argc++] = "64";
     argv[argc] = NULL;
 
-    long long sc0 = slow_consumers(d);
-    int rc = run_prog(path, argv, line, sizeof(line));
-    long long sc1 = slow_consumers(d);
+    long long sc0 = slow_consumers(dr);
+    int rc = run_prog(dr, path, argv, line, sizeof(line));
+    long long sc1 = slow_consumers(dr);
     int valid = rc == 0 && field(line, "ok") == 1;
     field_word(line, "note", note, sizeof(note));
     if (line[0] == '\0')
@@ -297,12 +306,12 @@ static void run_one(const struct cfg *c, const struct natsd *d, unsigned round, 
     printf("round %u/%u  %-8s %-7s", round, c->rounds, m == M_LAT ? "lat" : fig_name[m],
            client_name[cl]);
     if (m == M_LAT) {
-        add(F_P50, cl, valid, field(line, "p50_us"));
-        add(F_P99, cl, valid, field(line, "p99_us"));
+        add(dr, F_P50, cl, valid, field(line, "p50_us"));
+        add(dr, F_P99, cl, valid, field(line, "p99_us"));
         if (valid)
             printf(" p50 %.1f us  p99 %.1f us", field(line, "p50_us"), field(line, "p99_us"));
     } else {
-        add(m, cl, valid, field(line, "rate"));
+        add(dr, m, cl, valid, field(line, "rate"));
         if (valid)
             printf(" %.0f %s", field(line, "rate"), fig_unit[m]);
     }
@@ -324,8 +333,9 @@ static double median(struct series *s)
     return s->n % 2 ? s->v[s->n / 2] : (s->v[s->n / 2 - 1] + s->v[s->n / 2]) / 2;
 }
 
-static int report(const struct cfg *c, const char *version)
+static int report(struct driver *dr, const char *version)
 {
+    const struct cfg *c = &dr->cfg;
     int complete = 1;
     char missed[128] = "";
     printf("\nbench-nats: %u rounds, h8s and nats.c interleaved, one nats-server %s on "
@@ -340,7 +350,7 @@ static int report(const struct cfg *c, const char *version)
            "> 1.0 means h8s is better)\n",
            "figure", "h8s", "nats.c", "ratio");
     for (int f = 0; f < F_N; f++) {
-        struct series *a = &results[f][CL_H8S], *b = &results[f][CL_NATSC];
+        struct series *a = &dr->results[f][CL_H8S], *b = &dr->results[f][CL_NATSC];
         char x[32] = "n/a", y[32] = "n/a", r[16] = "n/a";
         double ma = 0, mb = 0;
         if (a->n)
@@ -364,7 +374,7 @@ static int report(const struct cfg *c, const char *version)
     for (int f = 0; f < F_N; f++) {
         char cell[CL_N][96];
         for (int cl = 0; cl < CL_N; cl++) {
-            struct series *s = &results[f][cl];
+            struct series *s = &dr->results[f][cl];
             char lo[32], hi[32];
             if (s->n == 0) {
                 snprintf(cell[cl], sizeof(cell[cl]), "- (0/%u)", s->runs);
@@ -387,29 +397,34 @@ static int report(const struct cfg *c, const char *version)
 
 int main(int argc, char **argv)
 {
-    struct cfg c;
-    struct natsd *d;
     char version[40];
-    if (parse_args(argc, argv, &c) != 0) {
+    struct driver *dr = calloc(1, sizeof(*dr));
+    if (dr == NULL)
+        return 1;
+    if (parse_args(argc, argv, &dr->cfg) != 0) {
         fprintf(stderr, "usage: %s [-r ROUNDS] [-p PUB_COUNT] [-q REQ_COUNT] [-l LAT_COUNT] "
                         "[-d BINDIR]\n",
                 argv[0]);
+        free(dr);
         return 2;
     }
     /* A client program killed mid-write must not take us with it. */
     signal(SIGPIPE, SIG_IGN);
-    int rc = natsd_start(&d, NULL);
+    int rc = natsd_start(&dr->d, NULL);
     if (rc != 0) {
         fprintf(stderr, "bench_nats: cannot start nats-server: %s\n", strerror(-rc));
+        free(dr);
         return 1;
     }
-    server_version(d, version, sizeof(version));
-    printf("bench-nats: nats-server %s at %s\n", version, natsd_url(d));
+    server_version(dr, version, sizeof(version));
+    printf("bench-nats: nats-server %s at %s\n", version, natsd_url(dr->d));
     fflush(stdout);
-    for (unsigned r = 1; r <= c.rounds; r++)
+    for (unsigned r = 1; r <= dr->cfg.rounds; r++)
         for (int m = 0; m < M_N; m++)
             for (int cl = 0; cl < CL_N; cl++)
-                run_one(&c, d, r, m, cl);
-    natsd_stop(d);
-    return report(&c, version);
+                run_one(dr, r, m, cl);
+    natsd_stop(dr->d);
+    rc = report(dr, version);
+    free(dr);
+    return rc;
 }

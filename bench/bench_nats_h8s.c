@@ -251,65 +251,68 @@ static void pub_more(struct node *n)
 
 static int run_pub(const struct bench_args *a, struct bench_result *res)
 {
-    static struct pub_run r; /* large and zeroed; one run per process */
+    struct pub_run *r = calloc(1, sizeof(*r));
     uint8_t *payload = malloc(a->size);
     pthread_t th;
-    if (payload == NULL)
-        return -1;
+    if (r == NULL || payload == NULL)
+        goto nomem;
     bench_fill(payload, a->size);
-    r.a = a;
-    r.payload = payload;
-    atomic_init(&r.sub_state, PEER_STARTING);
-    atomic_init(&r.pub_done, false);
-    atomic_init(&r.stop, false);
-    r.pub.on_drained = pub_more;
-    r.pub.owner = &r;
+    r->a = a;
+    r->payload = payload;
+    atomic_init(&r->sub_state, PEER_STARTING);
+    atomic_init(&r->pub_done, false);
+    atomic_init(&r->stop, false);
+    r->pub.on_drained = pub_more;
+    r->pub.owner = r;
     res->note = "setup_failed";
-    if (pthread_create(&th, NULL, sub_thread, &r) != 0) {
-        free(payload);
-        return -1;
-    }
-    if (node_open(&r.pub, a->url, "bench-pub") != 0)
+    if (pthread_create(&th, NULL, sub_thread, r) != 0)
+        goto nomem;
+    if (node_open(&r->pub, a->url, "bench-pub") != 0)
         goto out;
     uint64_t deadline = bench_now_ns() + CONNECT_WAIT_MS * 1000000ull;
-    while (atomic_load(&r.sub_state) == PEER_STARTING && bench_now_ns() < deadline)
-        loop_run_once(r.pub.loop, 1);
-    if (atomic_load(&r.sub_state) != PEER_READY)
+    while (atomic_load(&r->sub_state) == PEER_STARTING && bench_now_ns() < deadline)
+        loop_run_once(r->pub.loop, 1);
+    if (atomic_load(&r->sub_state) != PEER_READY)
         goto out;
 
     deadline = bench_now_ns() + BENCH_DEADLINE_S * 1000000000ull;
-    pub_more(&r.pub);
-    while (!r.flushed.done && r.pub_err == 0 && r.pub.disconnects == 0 &&
-           atomic_load(&r.sub_state) == PEER_READY && bench_now_ns() < deadline) {
-        if (loop_run_once(r.pub.loop, 50) < 0)
+    pub_more(&r->pub);
+    while (!r->flushed.done && r->pub_err == 0 && r->pub.disconnects == 0 &&
+           atomic_load(&r->sub_state) == PEER_READY && bench_now_ns() < deadline) {
+        if (loop_run_once(r->pub.loop, 50) < 0)
             break;
     }
-    atomic_store(&r.pub_done, true);
+    atomic_store(&r->pub_done, true);
     res->note = "-";
 out:
-    if (!r.flushed.done || r.flushed.err != 0)
-        atomic_store(&r.stop, true);
+    if (!r->flushed.done || r->flushed.err != 0)
+        atomic_store(&r->stop, true);
     pthread_join(th, NULL);
-    if (r.pub.disconnects || r.pub.errors || r.pub_err)
+    if (r->pub.disconnects || r->pub.errors || r->pub_err)
         res->note = "publisher_error";
-    else if (r.sub.disconnects || r.sub.errors)
+    else if (r->sub.disconnects || r->sub.errors)
         res->note = "subscriber_error";
-    else if (r.bad)
+    else if (r->bad)
         res->note = "bad_payload";
-    else if (r.sub_state == PEER_DONE && !r.all_in && r.flushed.done)
+    else if (r->sub_state == PEER_DONE && !r->all_in && r->flushed.done)
         res->note = "messages_lost";
-    else if (!r.flushed.done && strcmp(res->note, "-") == 0)
+    else if (!r->flushed.done && strcmp(res->note, "-") == 0)
         res->note = "deadline";
-    res->done = r.received;
-    if (r.all_in && strcmp(res->note, "-") == 0) {
+    res->done = r->received;
+    if (r->all_in && strcmp(res->note, "-") == 0) {
         res->ok = 1;
-        res->secs = (double)(r.t_last - r.t_first) / 1e9;
+        res->secs = (double)(r->t_last - r->t_first) / 1e9;
         res->rate = res->secs > 0 ? (double)a->count / res->secs : 0;
     }
-    if (r.pub.nc)
-        node_close(&r.pub);
+    if (r->pub.nc)
+        node_close(&r->pub);
     free(payload);
+    free(r);
     return 0;
+nomem:
+    free(payload);
+    free(r);
+    return -1;
 }
 
 /* --------------------------------------------------------- reqrep, lat */
@@ -423,76 +426,78 @@ static void rr_reply(struct nats_client *c, int err, const struct nats_msg *m, v
 
 static int run_rr(const struct bench_args *a, struct bench_result *res)
 {
-    static struct rr_run r;
+    struct rr_run *r = calloc(1, sizeof(*r));
     uint8_t *payload = malloc(a->size);
     pthread_t th;
-    if (payload == NULL)
-        return -1;
+    if (r == NULL || payload == NULL)
+        goto nomem;
     bench_fill(payload, a->size);
-    r.a = a;
-    r.payload = payload;
-    r.warm = BENCH_WARMUP(a->count);
-    r.target = r.warm + a->count;
-    r.note = "setup_failed";
-    atomic_init(&r.resp_state, PEER_STARTING);
-    atomic_init(&r.stop, false);
-    if (a->mode == BENCH_LAT && (r.samples = calloc(a->count, sizeof(*r.samples))) == NULL) {
-        free(payload);
-        return -1;
-    }
-    if (pthread_create(&th, NULL, resp_thread, &r) != 0) {
-        free(r.samples);
-        free(payload);
-        return -1;
-    }
-    if (node_open(&r.req, a->url, "bench-req") != 0)
+    r->a = a;
+    r->payload = payload;
+    r->warm = BENCH_WARMUP(a->count);
+    r->target = r->warm + a->count;
+    r->note = "setup_failed";
+    atomic_init(&r->resp_state, PEER_STARTING);
+    atomic_init(&r->stop, false);
+    if (a->mode == BENCH_LAT && (r->samples = calloc(a->count, sizeof(*r->samples))) == NULL)
+        goto nomem;
+    if (pthread_create(&th, NULL, resp_thread, r) != 0)
+        goto nomem;
+    if (node_open(&r->req, a->url, "bench-req") != 0)
         goto out;
     uint64_t deadline = bench_now_ns() + CONNECT_WAIT_MS * 1000000ull;
-    while (atomic_load(&r.resp_state) == PEER_STARTING && bench_now_ns() < deadline)
-        loop_run_once(r.req.loop, 1);
-    if (atomic_load(&r.resp_state) != PEER_READY)
+    while (atomic_load(&r->resp_state) == PEER_STARTING && bench_now_ns() < deadline)
+        loop_run_once(r->req.loop, 1);
+    if (atomic_load(&r->resp_state) != PEER_READY)
         goto out;
 
-    r.note = "-";
+    r->note = "-";
     unsigned inflight = a->mode == BENCH_LAT ? 1 : a->inflight;
-    if (r.warm == 0)
-        r.t_start = bench_now_ns();
-    for (unsigned i = 0; i < inflight && r.issued < r.target; i++)
-        if (rr_issue(&r) != 0)
+    if (r->warm == 0)
+        r->t_start = bench_now_ns();
+    for (unsigned i = 0; i < inflight && r->issued < r->target; i++)
+        if (rr_issue(r) != 0)
             break;
     deadline = bench_now_ns() + BENCH_DEADLINE_S * 1000000000ull;
-    while (!r.finished && r.err == 0 && r.req.disconnects == 0 &&
-           atomic_load(&r.resp_state) == PEER_READY) {
+    while (!r->finished && r->err == 0 && r->req.disconnects == 0 &&
+           atomic_load(&r->resp_state) == PEER_READY) {
         if (bench_now_ns() > deadline) {
-            r.note = "deadline";
+            r->note = "deadline";
             break;
         }
-        if (loop_run_once(r.req.loop, 50) < 0)
+        if (loop_run_once(r->req.loop, 50) < 0)
             break;
     }
 out:
-    atomic_store(&r.stop, true);
+    atomic_store(&r->stop, true);
     pthread_join(th, NULL);
-    if (r.req.disconnects || r.req.errors)
-        r.note = "requester_error";
-    else if (r.resp.disconnects || r.resp.errors || r.resp_err)
-        r.note = "responder_error";
-    res->note = r.note;
-    res->done = r.done > r.warm ? r.done - r.warm : 0;
-    if (r.finished && strcmp(r.note, "-") == 0) {
+    if (r->req.disconnects || r->req.errors)
+        r->note = "requester_error";
+    else if (r->resp.disconnects || r->resp.errors || r->resp_err)
+        r->note = "responder_error";
+    res->note = r->note;
+    res->done = r->done > r->warm ? r->done - r->warm : 0;
+    if (r->finished && strcmp(r->note, "-") == 0) {
         res->ok = 1;
-        res->secs = (double)(r.t_end - r.t_start) / 1e9;
+        res->secs = (double)(r->t_end - r->t_start) / 1e9;
         res->rate = res->secs > 0 ? (double)a->count / res->secs : 0;
-        if (r.samples) {
-            res->p50_us = bench_quantile_us(r.samples, a->count, 0.50, 0);
-            res->p99_us = bench_quantile_us(r.samples, a->count, 0.99, 1);
+        if (r->samples) {
+            res->p50_us = bench_quantile_us(r->samples, a->count, 0.50, 0);
+            res->p99_us = bench_quantile_us(r->samples, a->count, 0.99, 1);
         }
     }
-    if (r.req.nc)
-        node_close(&r.req);
-    free(r.samples);
+    if (r->req.nc)
+        node_close(&r->req);
+    free(r->samples);
     free(payload);
+    free(r);
     return 0;
+nomem:
+    if (r)
+        free(r->samples);
+    free(payload);
+    free(r);
+    return -1;
 }
 
 int main(int argc, char **argv)

@@ -153,57 +153,6 @@ static void sub_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     natsMsg_Destroy(msg);
 }
 
-static int run_pub(const struct bench_args *a, struct bench_result *res)
-{
-    static struct node sub, pub;
-    struct pub_run r = {.a = a};
-    natsSubscription *s = NULL;
-    uint8_t *payload = malloc(a->size);
-    if (payload == NULL)
-        return -1;
-    bench_fill(payload, a->size);
-    res->note = "setup_failed";
-    if (node_open(&sub, a->url, "bench-sub", false) != 0 ||
-        node_open(&pub, a->url, "bench-pub", false) != 0)
-        goto out;
-    if (natsConnection_Subscribe(&s, sub.nc, a->pub_subj, sub_msg, &r) != NATS_OK ||
-        natsConnection_Flush(sub.nc) != NATS_OK)
-        goto out;
-
-    res->note = NULL;
-    for (size_t i = 0; i < a->count; i++) {
-        natsStatus st = natsConnection_Publish(pub.nc, a->pub_subj, payload, (int)a->size);
-        if (st != NATS_OK) {
-            fprintf(stderr, "bench_nats_natsc: publish: %s\n", natsStatus_GetText(st));
-            res->note = "publisher_error";
-            break;
-        }
-    }
-    if (res->note == NULL &&
-        natsConnection_FlushTimeout(pub.nc, BENCH_DEADLINE_S * 1000) != NATS_OK)
-        res->note = "publisher_error";
-    if (res->note == NULL)
-        res->note = wait_done(&r.all_in, &r.received, &sub, &pub, true);
-    if (res->note == NULL && (node_failed(&sub) || node_failed(&pub)))
-        res->note = "client_error";
-    if (res->note == NULL && atomic_load(&r.bad))
-        res->note = "bad_payload";
-    res->done = atomic_load(&r.received);
-    if (res->note == NULL) {
-        res->ok = 1;
-        res->note = "-";
-        res->secs = (double)(r.t_last - r.t_first) / 1e9;
-        res->rate = res->secs > 0 ? (double)a->count / res->secs : 0;
-    }
-out:
-    /* Closing the connection first stops its delivery thread. */
-    node_close(&sub);
-    natsSubscription_Destroy(s);
-    node_close(&pub);
-    free(payload);
-    return 0;
-}
-
 /* --------------------------------------------------------- reqrep, lat */
 
 struct rr_run {
@@ -220,6 +169,65 @@ struct rr_run {
     uint64_t t_start, t_end;
     uint64_t *samples;
 };
+
+/*
+ * Everything the library's threads may call back into. Lives until
+ * nats_CloseAndWait has seen them all finish: closing and destroying a
+ * connection does not wait for its callbacks.
+ */
+struct state {
+    struct node n[2]; /* subscriber or responder, publisher or requester */
+    struct pub_run pub;
+    struct rr_run rr;
+    uint8_t *payload;
+    uint64_t *samples; /* lat */
+};
+
+static void run_pub(const struct bench_args *a, struct state *st, struct bench_result *res)
+{
+    struct node *sub = &st->n[0], *pub = &st->n[1];
+    struct pub_run *r = &st->pub;
+    const uint8_t *payload = st->payload;
+    natsSubscription *s = NULL;
+    r->a = a;
+    res->note = "setup_failed";
+    if (node_open(sub, a->url, "bench-sub", false) != 0 ||
+        node_open(pub, a->url, "bench-pub", false) != 0)
+        goto out;
+    if (natsConnection_Subscribe(&s, sub->nc, a->pub_subj, sub_msg, r) != NATS_OK ||
+        natsConnection_Flush(sub->nc) != NATS_OK)
+        goto out;
+
+    res->note = NULL;
+    for (size_t i = 0; i < a->count; i++) {
+        natsStatus ps = natsConnection_Publish(pub->nc, a->pub_subj, payload, (int)a->size);
+        if (ps != NATS_OK) {
+            fprintf(stderr, "bench_nats_natsc: publish: %s\n", natsStatus_GetText(ps));
+            res->note = "publisher_error";
+            break;
+        }
+    }
+    if (res->note == NULL &&
+        natsConnection_FlushTimeout(pub->nc, BENCH_DEADLINE_S * 1000) != NATS_OK)
+        res->note = "publisher_error";
+    if (res->note == NULL)
+        res->note = wait_done(&r->all_in, &r->received, sub, pub, true);
+    if (res->note == NULL && (node_failed(sub) || node_failed(pub)))
+        res->note = "client_error";
+    if (res->note == NULL && atomic_load(&r->bad))
+        res->note = "bad_payload";
+    res->done = atomic_load(&r->received);
+    if (res->note == NULL) {
+        res->ok = 1;
+        res->note = "-";
+        res->secs = (double)(r->t_last - r->t_first) / 1e9;
+        res->rate = res->secs > 0 ? (double)a->count / res->secs : 0;
+    }
+out:
+    node_close(sub);
+    natsSubscription_Destroy(s);
+    node_close(pub);
+}
 
 static void resp_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
@@ -289,71 +297,62 @@ static void rr_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
         rr_issue(r);
 }
 
-static int run_rr(const struct bench_args *a, struct bench_result *res)
+static void run_rr(const struct bench_args *a, struct state *st, struct bench_result *res)
 {
-    static struct node resp, req;
-    static struct rr_run r;
+    struct node *resp = &st->n[0], *req = &st->n[1];
+    struct rr_run *r = &st->rr;
     natsSubscription *rs = NULL, *is = NULL;
     bool asap = a->mode == BENCH_LAT;
     char wild[256];
-    uint8_t *payload = malloc(a->size);
-    if (payload == NULL)
-        return -1;
-    bench_fill(payload, a->size);
-    r.a = a;
-    r.payload = payload;
-    r.warm = BENCH_WARMUP(a->count);
-    r.target = r.warm + a->count;
+    r->a = a;
+    r->payload = st->payload;
+    r->warm = BENCH_WARMUP(a->count);
+    r->target = r->warm + a->count;
+    r->samples = st->samples;
+    r->req = req;
     res->note = "setup_failed";
-    if (a->mode == BENCH_LAT && (r.samples = calloc(a->count, sizeof(*r.samples))) == NULL) {
-        free(payload);
-        return -1;
-    }
-    if (node_open(&resp, a->url, "bench-resp", asap) != 0 ||
-        node_open(&req, a->url, "bench-req", asap) != 0)
+    if (node_open(resp, a->url, "bench-resp", asap) != 0 ||
+        node_open(req, a->url, "bench-req", asap) != 0)
         goto out;
-    r.req = &req;
-    if (natsInbox_Create(&r.inbox) != NATS_OK)
+    if (natsInbox_Create(&r->inbox) != NATS_OK)
         goto out;
-    snprintf(wild, sizeof(wild), "%s.*", r.inbox);
-    if (natsConnection_Subscribe(&rs, resp.nc, a->req_subj, resp_msg, &resp) != NATS_OK ||
-        natsConnection_Flush(resp.nc) != NATS_OK ||
-        natsConnection_Subscribe(&is, req.nc, wild, rr_reply, &r) != NATS_OK ||
-        natsConnection_Flush(req.nc) != NATS_OK)
+    snprintf(wild, sizeof(wild), "%s.*", r->inbox);
+    if (natsConnection_Subscribe(&rs, resp->nc, a->req_subj, resp_msg, resp) != NATS_OK ||
+        natsConnection_Flush(resp->nc) != NATS_OK ||
+        natsConnection_Subscribe(&is, req->nc, wild, rr_reply, r) != NATS_OK ||
+        natsConnection_Flush(req->nc) != NATS_OK)
         goto out;
 
     unsigned inflight = a->mode == BENCH_LAT ? 1 : a->inflight;
-    if (r.warm == 0)
-        r.t_start = bench_now_ns();
-    for (unsigned i = 0; i < inflight && atomic_load(&r.issued) < r.target; i++)
-        if (rr_issue(&r) != 0)
+    if (r->warm == 0)
+        r->t_start = bench_now_ns();
+    for (unsigned i = 0; i < inflight && atomic_load(&r->issued) < r->target; i++)
+        if (rr_issue(r) != 0)
             break;
-    res->note = wait_done(&r.finished, &r.done, &resp, &req, true);
-    if (atomic_load(&r.failed))
-        res->note = atomic_load(&r.failed) == 2 ? "bad_payload" : "request_error";
-    else if (res->note == NULL && (node_failed(&resp) || node_failed(&req)))
+    res->note = wait_done(&r->finished, &r->done, resp, req, true);
+    if (atomic_load(&r->failed))
+        res->note = atomic_load(&r->failed) == 2 ? "bad_payload" : "request_error";
+    else if (res->note == NULL && (node_failed(resp) || node_failed(req)))
         res->note = "client_error";
-    uint64_t done = atomic_load(&r.done);
-    res->done = done > r.warm ? done - r.warm : 0;
+    uint64_t done = atomic_load(&r->done);
+    res->done = done > r->warm ? done - r->warm : 0;
     if (res->note == NULL) {
         res->ok = 1;
         res->note = "-";
-        res->secs = (double)(r.t_end - r.t_start) / 1e9;
+        res->secs = (double)(r->t_end - r->t_start) / 1e9;
         res->rate = res->secs > 0 ? (double)a->count / res->secs : 0;
-        if (r.samples) {
-            res->p50_us = bench_quantile_us(r.samples, a->count, 0.50, 0);
-            res->p99_us = bench_quantile_us(r.samples, a->count, 0.99, 1);
+        if (r->samples) {
+            res->p50_us = bench_quantile_us(r->samples, a->count, 0.50, 0);
+            res->p99_us = bench_quantile_us(r->samples, a->count, 0.99, 1);
         }
     }
 out:
-    node_close(&req);
+    node_close(req);
     natsSubscription_Destroy(is);
-    node_close(&resp);
+    node_close(resp);
     natsSubscription_Destroy(rs);
-    natsInbox_Destroy(r.inbox);
-    free(r.samples);
-    free(payload);
-    return 0;
+    natsInbox_Destroy(r->inbox);
+    r->inbox = NULL;
 }
 
 int main(int argc, char **argv)
@@ -366,9 +365,23 @@ int main(int argc, char **argv)
         res.note = "no_watchdog";
         return bench_print_result(&res);
     }
-    int rc = a.mode == BENCH_PUB ? run_pub(&a, &res) : run_rr(&a, &res);
-    if (rc != 0)
+    struct state *st = calloc(1, sizeof(*st));
+    if (st == NULL || (st->payload = malloc(a.size)) == NULL ||
+        (a.mode == BENCH_LAT && (st->samples = calloc(a.count, sizeof(uint64_t))) == NULL)) {
         res.note = "out_of_memory";
-    nats_Close();
-    return bench_print_result(&res);
+    } else {
+        bench_fill(st->payload, a.size);
+        if (a.mode == BENCH_PUB)
+            run_pub(&a, st, &res);
+        else
+            run_rr(&a, st, &res);
+    }
+    int rc = bench_print_result(&res);
+    /* The library's threads may still hold closures into st until then. */
+    if (nats_CloseAndWait(10000) == NATS_OK && st) {
+        free(st->samples);
+        free(st->payload);
+        free(st);
+    }
+    return rc;
 }
