@@ -97,38 +97,87 @@ static inline void bump(atomic_uint_fast64_t *v)
                           memory_order_relaxed);
 }
 
+/* Lets the main thread sleep until a callback thread reports the end. */
+struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* on CLOCK_MONOTONIC */
+};
+
+static int waiter_init(struct waiter *w)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return -1;
+    int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc == 0 && pthread_mutex_init(&w->mu, NULL) != 0) {
+        pthread_cond_destroy(&w->cv);
+        rc = -1;
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+static void waiter_destroy(struct waiter *w)
+{
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+}
+
+/* Call after setting the flag the main thread waits for. */
+static void waiter_wake(struct waiter *w)
+{
+    pthread_mutex_lock(&w->mu);
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 /*
- * Waits until *finished, a failure, BENCH_DEADLINE_S in total, or (once
- * idle_ok) BENCH_IDLE_S without *progress moving. Returns the note for
- * an unfinished wait, NULL when finished.
+ * Waits until *finished, a failure, BENCH_DEADLINE_S in total, or
+ * BENCH_IDLE_S without *progress moving. Failures reported by the
+ * connection callbacks are noticed within 100 ms. Returns the note for an
+ * unfinished wait, NULL when finished.
  */
-static const char *wait_done(atomic_bool *finished, atomic_uint_fast64_t *progress,
-                             struct node *a, struct node *b, bool idle_ok)
+static const char *wait_done(struct waiter *w, atomic_bool *finished,
+                             atomic_uint_fast64_t *progress, struct node *a, struct node *b)
 {
     uint64_t start = bench_now_ns(), moved = start;
     uint64_t seen = atomic_load(progress);
+    const char *note = NULL;
+    pthread_mutex_lock(&w->mu);
     while (!atomic_load(finished)) {
-        if (node_failed(a) || node_failed(b))
-            return "client_error";
+        if (node_failed(a) || node_failed(b)) {
+            note = "client_error";
+            break;
+        }
         uint64_t now = bench_now_ns();
         uint64_t p = atomic_load(progress);
         if (p != seen) {
             seen = p;
             moved = now;
         }
-        if (now - start > BENCH_DEADLINE_S * 1000000000ull)
-            return "deadline";
-        if (idle_ok && now - moved > BENCH_IDLE_S * 1000000000ull)
-            return "messages_lost";
-        bench_sleep_ms(1);
+        if (now - start > BENCH_DEADLINE_S * 1000000000ull) {
+            note = "deadline";
+            break;
+        }
+        if (now - moved > BENCH_IDLE_S * 1000000000ull) {
+            note = "messages_lost";
+            break;
+        }
+        uint64_t until = now + 100000000ull;
+        struct timespec ts = {(time_t)(until / 1000000000u), (long)(until % 1000000000u)};
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
     }
-    return NULL;
+    pthread_mutex_unlock(&w->mu);
+    return note;
 }
 
 /* ------------------------------------------------------------------ pub */
 
 struct pub_run {
     const struct bench_args *a;
+    struct waiter *w;
     atomic_uint_fast64_t received;
     atomic_uint_fast64_t bad;
     atomic_bool all_in;
@@ -149,6 +198,7 @@ static void sub_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     if (n + 1 == r->a->count) {
         r->t_last = bench_now_ns();
         atomic_store(&r->all_in, true);
+        waiter_wake(r->w);
     }
     natsMsg_Destroy(msg);
 }
@@ -157,6 +207,7 @@ static void sub_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
 
 struct rr_run {
     const struct bench_args *a;
+    struct waiter *w;
     const uint8_t *payload;
     struct node *req; /* failures count as its errors, which ends the wait */
     natsInbox *inbox;
@@ -176,6 +227,7 @@ struct rr_run {
  * connection does not wait for its callbacks.
  */
 struct state {
+    struct waiter w;
     struct node n[2]; /* subscriber or responder, publisher or requester */
     struct pub_run pub;
     struct rr_run rr;
@@ -190,6 +242,7 @@ static void run_pub(const struct bench_args *a, struct state *st, struct bench_r
     const uint8_t *payload = st->payload;
     natsSubscription *s = NULL;
     r->a = a;
+    r->w = &st->w;
     res->note = "setup_failed";
     if (node_open(sub, a->url, "bench-sub", false) != 0 ||
         node_open(pub, a->url, "bench-pub", false) != 0)
@@ -211,7 +264,7 @@ static void run_pub(const struct bench_args *a, struct state *st, struct bench_r
         natsConnection_FlushTimeout(pub->nc, BENCH_DEADLINE_S * 1000) != NATS_OK)
         res->note = "publisher_error";
     if (res->note == NULL)
-        res->note = wait_done(&r->all_in, &r->received, sub, pub, true);
+        res->note = wait_done(&st->w, &r->all_in, &r->received, sub, pub);
     if (res->note == NULL && (node_failed(sub) || node_failed(pub)))
         res->note = "client_error";
     if (res->note == NULL && atomic_load(&r->bad))
@@ -245,8 +298,10 @@ static void resp_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 static void rr_fail(struct rr_run *r, int why)
 {
     int none = 0;
-    if (atomic_compare_exchange_strong(&r->failed, &none, why))
+    if (atomic_compare_exchange_strong(&r->failed, &none, why)) {
         atomic_fetch_add(&r->req->errors, 1);
+        waiter_wake(r->w);
+    }
 }
 
 static int rr_issue(struct rr_run *r)
@@ -291,6 +346,7 @@ static void rr_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
     atomic_store_explicit(&r->done, done, memory_order_relaxed);
     if (done == r->target) {
         atomic_store(&r->finished, true);
+        waiter_wake(r->w);
         return;
     }
     if (atomic_load(&r->issued) < r->target)
@@ -305,6 +361,7 @@ static void run_rr(const struct bench_args *a, struct state *st, struct bench_re
     bool asap = a->mode == BENCH_LAT;
     char wild[256];
     r->a = a;
+    r->w = &st->w;
     r->payload = st->payload;
     r->warm = BENCH_WARMUP(a->count);
     r->target = r->warm + a->count;
@@ -329,7 +386,7 @@ static void run_rr(const struct bench_args *a, struct state *st, struct bench_re
     for (unsigned i = 0; i < inflight && atomic_load(&r->issued) < r->target; i++)
         if (rr_issue(r) != 0)
             break;
-    res->note = wait_done(&r->finished, &r->done, resp, req, true);
+    res->note = wait_done(&st->w, &r->finished, &r->done, resp, req);
     if (atomic_load(&r->failed))
         res->note = atomic_load(&r->failed) == 2 ? "bad_payload" : "request_error";
     else if (res->note == NULL && (node_failed(resp) || node_failed(req)))
@@ -366,7 +423,8 @@ int main(int argc, char **argv)
         return bench_print_result(&res);
     }
     struct state *st = calloc(1, sizeof(*st));
-    if (st == NULL || (st->payload = malloc(a.size)) == NULL ||
+    bool waiter = st && waiter_init(&st->w) == 0;
+    if (!waiter || (st->payload = malloc(a.size)) == NULL ||
         (a.mode == BENCH_LAT && (st->samples = calloc(a.count, sizeof(uint64_t))) == NULL)) {
         res.note = "out_of_memory";
     } else {
@@ -379,6 +437,8 @@ int main(int argc, char **argv)
     int rc = bench_print_result(&res);
     /* The library's threads may still hold closures into st until then. */
     if (nats_CloseAndWait(10000) == NATS_OK && st) {
+        if (waiter)
+            waiter_destroy(&st->w);
         free(st->samples);
         free(st->payload);
         free(st);
