@@ -52,6 +52,8 @@ BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all deps test unit asan fuzz fuzz-smoke static demo clean bench-nats bench-bin check-deps
 .DELETE_ON_ERROR:
+# Object files are kept even when only a pattern rule names them.
+.SECONDARY:
 
 all: $(BUILD)/h8sd $(BUILD)/h8srd
 
@@ -148,7 +150,7 @@ fuzz-smoke: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) fuzz/smoke.sh $(FUZZ_BIN)
 
 # ---------------------------------------------------------------- bench
-$(BUILD)/bench/%: bench/%.c bench/bench_nats.h $(TSUP_OBJ) $(BUILD)/libh8s.a
+$(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(TSUP_OBJ) $(BUILD)/libh8s.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(H8S_CFLAGS) $(CFLAGS) -o $@ $< $(TSUP_OBJ) $(BUILD)/libh8s.a $(LDLIBS) -lnats
 
