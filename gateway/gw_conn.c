@@ -53,7 +53,8 @@ static void on_conn_timer(struct loop *l, struct loop_timer *t)
     if (c->closing || c->x.active)
         return;
     if (mode == GW_TIMER_IDLE || http_req_idle(&c->parser)) {
-        gw_conn_close(c, true);
+        /* Nothing was sent recently: nothing for a plain close to lose. */
+        gw_conn_close(c, false);
         return;
     }
     /* Part of a head arrived, not all of it in time. */
@@ -350,5 +351,8 @@ void gw_conn_drain(struct gw_conn *c)
         c->x.close = true;
         return;
     }
-    gw_conn_close(c, true);
+    /* Idle between requests: close now, without waiting for the peer's
+     * FIN (a lingering flush would hold the drain for up to its linger
+     * time); what was sent before is already queued in the kernel. */
+    gw_conn_close(c, loop_conn_pending(c->lc) > 0);
 }

@@ -154,6 +154,8 @@ int gw_xchg_on_head(struct gw_conn *c, const struct http_req *req)
     copy_str(x->host, sizeof(x->host), req->host);
     copy_str(x->path, sizeof(x->path), req->target);
     atomic_fetch_add(&w->gw->stats.requests, 1);
+    /* The limit follows the server's max_payload, known once connected. */
+    loop_conn_set_out_limit(c->lc, w->out_limit);
 
     if (cfg->auth_key && !auth_ok(cfg, req))
         return answer(c, 403, "forbidden", has_body);
