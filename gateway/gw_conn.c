@@ -22,10 +22,7 @@
 static int on_req_head(void *cookie, const struct http_req *req)
 {
     struct gw_conn *c = cookie;
-    if (c->timer_mode != GW_TIMER_NONE) {
-        loop_timer_stop(loop_conn_loop(c->lc), &c->conn_timer);
-        c->timer_mode = GW_TIMER_NONE;
-    }
+    c->timer_mode = GW_TIMER_NONE; /* the timer, if armed, fires idle */
     return gw_xchg_on_head(c, req);
 }
 
@@ -36,22 +33,44 @@ static int on_req_body(void *cookie, const uint8_t *p, size_t n)
 
 static const struct http_req_ops req_ops = {on_req_head, on_req_body};
 
+void gw_conn_timer_at(struct gw_conn *c, struct loop_timer *t, uint64_t deadline_ms)
+{
+    struct loop *l = c->w->l;
+    uint64_t now = loop_now_ms(l);
+    if (loop_timer_armed(t) && t->deadline_ms <= deadline_ms)
+        return; /* fires first, then re-arms for the rest */
+    loop_timer_start(l, t, deadline_ms > now ? deadline_ms - now : 0);
+}
+
+/* 1 when the timer fired before its deadline and was re-armed. */
+static int early(struct gw_conn *c, struct loop_timer *t, uint64_t deadline_ms)
+{
+    uint64_t now = loop_now_ms(c->w->l);
+    if (now >= deadline_ms)
+        return 0;
+    loop_timer_start(c->w->l, t, deadline_ms - now);
+    return 1;
+}
+
 static void arm_conn_timer(struct gw_conn *c, enum gw_timer_mode mode)
 {
     const struct gw_config *cfg = c->w->cfg;
     int64_t ns = mode == GW_TIMER_IDLE ? cfg->idle_timeout_ns : cfg->header_timeout_ns;
     c->timer_mode = mode;
-    loop_timer_start(c->w->l, &c->conn_timer, (uint64_t)(ns / UNITS_MS));
+    c->conn_deadline = loop_now_ms(c->w->l) + (uint64_t)(ns / UNITS_MS);
+    gw_conn_timer_at(c, &c->conn_timer, c->conn_deadline);
 }
 
 static void on_conn_timer(struct loop *l, struct loop_timer *t)
 {
     struct gw_conn *c = LOOP_CONTAINER_OF(t, struct gw_conn, conn_timer);
     (void)l;
+    if (c->closing || c->x.active || c->timer_mode == GW_TIMER_NONE)
+        return;
+    if (early(c, t, c->conn_deadline))
+        return;
     enum gw_timer_mode mode = c->timer_mode;
     c->timer_mode = GW_TIMER_NONE;
-    if (c->closing || c->x.active)
-        return;
     if (mode == GW_TIMER_IDLE || http_req_idle(&c->parser)) {
         /* Nothing was sent recently: nothing for a plain close to lose. */
         gw_conn_close(c, false);
@@ -70,8 +89,9 @@ static void on_x_timer(struct loop *l, struct loop_timer *t)
 {
     struct gw_conn *c = LOOP_CONTAINER_OF(t, struct gw_conn, x_timer);
     (void)l;
-    if (!c->closing && c->x.active)
-        gw_xchg_timeout(c);
+    if (c->closing || !c->x.active || early(c, t, c->x_deadline))
+        return;
+    gw_xchg_timeout(c);
 }
 
 bool gw_conn_can_read(const struct gw_conn *c)

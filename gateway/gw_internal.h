@@ -232,9 +232,13 @@ struct gw_conn {
     uint8_t *head_buf; /* cfg.max_header bytes */
     uint8_t *stash;    /* unparsed input: [stash_off, stash_len) */
     size_t stash_cap, stash_off, stash_len;
+    /* Timers are lazy: a deadline moves without touching the timer heap;
+     * a timer that fires early re-arms itself for the rest. */
     struct loop_timer conn_timer; /* header / idle */
     enum gw_timer_mode timer_mode;
+    uint64_t conn_deadline;
     struct loop_timer x_timer; /* the exchange's sliding timeout */
+    uint64_t x_deadline;
     char peer[64];
     size_t peer_len;
     struct gw_xchg x;
@@ -320,6 +324,8 @@ void gw_xchg_reset(struct gw_conn *c);
 /* The client's output queue drained: maybe grant the responder credit. */
 void gw_xchg_client_drained(struct gw_conn *c);
 void gw_xchg_arm_timer(struct gw_conn *c);
+/* Moves a lazy timer's deadline to deadline_ms (absolute, loop time). */
+void gw_conn_timer_at(struct gw_conn *c, struct loop_timer *t, uint64_t deadline_ms);
 
 /* gw_resp.c */
 /* A response of the gateway's own (errors, publish-only): status, a short

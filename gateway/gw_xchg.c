@@ -32,7 +32,8 @@ void gw_xchg_reset(struct gw_conn *c)
 
 void gw_xchg_arm_timer(struct gw_conn *c)
 {
-    loop_timer_start(c->w->l, &c->x_timer, (uint64_t)(c->w->cfg->request_timeout_ns / UNITS_MS));
+    c->x_deadline = loop_now_ms(c->w->l) + (uint64_t)(c->w->cfg->request_timeout_ns / UNITS_MS);
+    gw_conn_timer_at(c, &c->x_timer, c->x_deadline);
 }
 
 /* Request ids carry their connection slot in the first characters. */
@@ -66,7 +67,6 @@ static void finish(struct gw_conn *c)
 {
     bool close = c->x.close;
     access_log(c);
-    loop_timer_stop(c->w->l, &c->x_timer);
     gw_body_free(c);
     gw_xchg_reset(c);
     gw_conn_xchg_finished(c, close);
@@ -94,7 +94,6 @@ static void resp_complete(struct gw_conn *c)
     }
     x->close = true;
     access_log(c);
-    loop_timer_stop(c->w->l, &c->x_timer);
     gw_body_free(c);
     gw_xchg_reset(c);
     gw_conn_close(c, true);
@@ -446,15 +445,13 @@ void gw_xchg_abort(struct gw_conn *c, const char *reason, int status)
         gw_resp_simple(c, status, reason);
         x->resp = GW_RESP_DONE;
         access_log(c);
-        loop_timer_stop(c->w->l, &c->x_timer);
-        gw_body_free(c);
+            gw_body_free(c);
         gw_xchg_reset(c);
         gw_conn_close(c, true);
         return;
     }
     /* The head is out (or nothing can be sent): the client must not take
      * a cut response for a whole one, so the connection is cut. */
-    loop_timer_stop(c->w->l, &c->x_timer);
     gw_body_free(c);
     gw_xchg_reset(c);
     gw_conn_close(c, false);
@@ -472,7 +469,6 @@ void gw_xchg_client_gone(struct gw_conn *c)
                  LOG_STR("method", x->method), LOG_STR("host", x->host),
                  LOG_STR("path", x->path), LOG_UINT("bytes", x->bytes_out));
     }
-    loop_timer_stop(c->w->l, &c->x_timer);
     gw_body_free(c);
     gw_xchg_reset(c);
 }
