@@ -406,6 +406,23 @@ static void test_track_interest(void **state)
     gwproc_stop(&g);
 }
 
+static void test_trust_forwarded(void **state)
+{
+    (void)state;
+    struct gwproc g;
+    static const char *const args[] = {"--trust-forwarded", "--host-filters=good.test", NULL};
+    assert_int_equal(gwproc_start(&g, natsd_url(fx.nd), args), 0);
+    /* Behind a proxy the operator controls, its X-Forwarded-Host routes
+     * and passes the filters. */
+    assert_int_equal(status_of(g.port, "GET / HTTP/1.1\r\nHost: lb.internal\r\n"
+                                       "X-Forwarded-Host: good.test\r\n\r\n"),
+                     200);
+    assert_int_equal(status_of(g.port, "GET / HTTP/1.1\r\nHost: good.test\r\n"
+                                       "X-Forwarded-Host: other.test\r\n\r\n"),
+                     403);
+    gwproc_stop(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_host_filters),
         cmocka_unit_test(test_publish_only),
         cmocka_unit_test(test_track_interest),
+        cmocka_unit_test(test_trust_forwarded),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

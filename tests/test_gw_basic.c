@@ -332,6 +332,24 @@ static void test_streamed(void **state)
     assert_string_equal(v, "text/event-stream");
     assert_int_equal(httpc_header_count(&r, "Status"), 0);
     httpc_resp_free(&r);
+
+    /* HEAD of a streamed response: the head alone, and the connection
+     * still frames the next response correctly. */
+    struct httpc h;
+    assert_int_equal(httpc_connect(&h, fx.gw.port), 0);
+    assert_int_equal(httpc_send_str(&h, "HEAD /s HTTP/1.1\r\nHost: stream.test\r\n\r\n"
+                                        "GET /s HTTP/1.1\r\nHost: stream.test\r\n\r\n"),
+                     0);
+    httpc_resp_init(&r, 1);
+    assert_int_equal(httpc_read(&h, &r, 0, NULL, 5000), 1);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 0);
+    httpc_resp_free(&r);
+    httpc_resp_init(&r, 0);
+    assert_int_equal(httpc_read(&h, &r, 0, NULL, 5000), 1);
+    assert_non_null(strstr((char *)r.body, "data: event 3"));
+    httpc_resp_free(&r);
+    httpc_close(&h);
 }
 
 /* Events arrive one by one while the stream is open: the responder sends
@@ -592,6 +610,30 @@ static void test_head_204_304(void **state)
     httpc_close(&h);
 }
 
+/* The gateway rides out a NATS server restart: its client reconnects and
+ * restores the reply subscription. */
+static void test_nats_restart(void **state)
+{
+    (void)state;
+    struct httpc_resp r;
+    gwt_serve(&fx, "test.again", h_plain, NULL);
+    get("again.test", "/", &r, 0);
+    assert_int_equal(r.status, 200);
+    httpc_resp_free(&r);
+    assert_int_equal(natsd_restart(fx.nd), 0);
+    int64_t deadline = gwt_now_ms() + 10000;
+    int st = 0;
+    while (gwt_now_ms() < deadline) {
+        get("again.test", "/", &r, 0);
+        st = r.status;
+        httpc_resp_free(&r);
+        if (st == 200)
+            break;
+        gwt_sleep_ms(50);
+    }
+    assert_int_equal(st, 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -608,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_chunked_request_body),
         cmocka_unit_test(test_head_204_304),
+        cmocka_unit_test(test_nats_restart),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

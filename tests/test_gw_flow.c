@@ -300,6 +300,28 @@ static void test_upload_10mib(void **state)
 {
     (void)state;
     gwt_serve(&fx, "test.up", h_upload, NULL);
+
+    /* A streamed body waits for the agent: 100 Continue comes once the
+     * agent is ready, before any body byte was sent. */
+    struct httpc h;
+    assert_int_equal(httpc_connect(&h, fx.gw.port), 0);
+    assert_int_equal(httpc_send_str(&h, "PUT /e HTTP/1.1\r\nHost: up.test\r\n"
+                                        "Expect: 100-continue\r\nContent-Length: 3000000\r\n\r\n"),
+                     0);
+    char cont[26];
+    size_t got = 0;
+    int64_t deadline = gwt_now_ms() + 5000;
+    while (got < 25 && gwt_now_ms() < deadline) {
+        ssize_t k = recv(h.fd, cont + got, 25 - got, MSG_DONTWAIT);
+        if (k > 0)
+            got += (size_t)k;
+        else
+            gwt_sleep_ms(2);
+    }
+    assert_int_equal(got, 25);
+    assert_memory_equal(cont, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    httpc_close(&h);
+
     upload("X-Test: content-length");
     /* Chunked: buffered until it outgrows one message, then a stream. */
     upload("Transfer-Encoding: chunked");
