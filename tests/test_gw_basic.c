@@ -105,6 +105,13 @@ static void h_status(struct responder *r, const struct nats_msg *m, void *arg)
     gwt_pub(r, m->reply, lines, "content", (head || st == 304) ? 0 : 7);
 }
 
+/* A head and one event, then silence. */
+static void h_stall(struct responder *r, const struct nats_msg *m, void *arg)
+{
+    (void)arg;
+    gwt_pub(r, m->reply, "Status-Code: 200\r\n", "data: first\n\n", 13);
+}
+
 static void h_silent(struct responder *r, const struct nats_msg *m, void *arg)
 {
     (void)r;
@@ -400,6 +407,27 @@ static void test_timeout(void **state)
     assert_true(gwproc_log_wait(&fx.gw, "reason=timeout", 2000));
 }
 
+/* Silence after the head: the client must not take a cut stream for a
+ * whole one, so the connection is cut, not ended cleanly. */
+static void test_timeout_mid_stream(void **state)
+{
+    (void)state;
+    struct httpc h;
+    struct httpc_resp *r = malloc(sizeof(*r));
+    gwt_serve(&fx, "test.stall", h_stall, NULL);
+    assert_int_equal(httpc_connect(&h, fx.gw.port), 0);
+    httpc_resp_init(r, 0);
+    assert_int_equal(httpc_send_str(&h, "GET / HTTP/1.1\r\nHost: stall.test\r\n\r\n"), 0);
+    assert_int_equal(httpc_read(&h, r, 0, "first", 5000), 0);
+    int64_t t0 = gwt_now_ms();
+    assert_int_equal(httpc_read(&h, r, 0, NULL, 5000), -ECONNRESET);
+    assert_true(gwt_now_ms() - t0 >= TIMEOUT_MS - 100);
+    assert_false(r->complete);
+    httpc_resp_free(r);
+    httpc_close(&h);
+    free(r);
+}
+
 static void test_sliding_timeout(void **state)
 {
     (void)state;
@@ -644,6 +672,7 @@ int main(void)
         cmocka_unit_test(test_sse_one_by_one),
         cmocka_unit_test(test_no_responders),
         cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_timeout_mid_stream),
         cmocka_unit_test(test_sliding_timeout),
         cmocka_unit_test(test_keepalive_pipelining),
         cmocka_unit_test(test_http10),
