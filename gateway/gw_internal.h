@@ -331,12 +331,15 @@ void gw_conn_timer_at(struct gw_conn *c, struct loop_timer *t, uint64_t deadline
 /* A response of the gateway's own (errors, publish-only): status, a short
  * text body; closes after it when the exchange says so. */
 void gw_resp_simple(struct gw_conn *c, int status, const char *text);
-/* The head of a responder's response (RESPONSE or STREAM_START). Returns 0
- * or -1 when the head could not be written (connection cut). */
+/* The head of a responder's response (RESPONSE or STREAM_START), with the
+ * body the event carries. Returns 0, -ENOBUFS when the client's output
+ * queue cannot take it (the responder outran the limit), or another
+ * -errno when the connection is going away (-EPIPE). */
 int gw_resp_head(struct gw_conn *c, const struct h8s_reply_event *ev);
-/* Body bytes of a streamed response (framed as chosen by the head). */
+/* Body bytes of a streamed response (framed as chosen by the head); same
+ * returns. */
 int gw_resp_body(struct gw_conn *c, struct span body);
-/* The end of a streamed response. */
+/* The end of a streamed response; 0 or -errno. */
 int gw_resp_end(struct gw_conn *c);
 /* "HTTP/1.1 100 Continue". */
 void gw_resp_continue(struct gw_conn *c);

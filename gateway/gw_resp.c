@@ -18,6 +18,7 @@
 #include "proto/http_head.h"
 #include "proto/http_resp.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -92,7 +93,7 @@ int gw_resp_head(struct gw_conn *c, const struct h8s_reply_event *ev)
     bool has_date = false;
 
     if (c->closing)
-        return -1;
+        return -EPIPE;
     http_head_writer_init(&hw, w->scratch, w->scratch_cap);
     http_resp_write_status(&hw, ev->status);
     h8s_reply_fwd_init(&f, &ev->hdr);
@@ -125,7 +126,7 @@ int gw_resp_head(struct gw_conn *c, const struct h8s_reply_event *ev)
     connection_field(c, &hw);
     int n = http_head_writer_end(&hw);
     if (n < 0)
-        return -1;
+        return -ENOBUFS; /* a head larger than the scratch buffer */
     x->status = ev->status;
     struct iovec iov[4];
     int cnt = 0;
@@ -140,8 +141,9 @@ int gw_resp_head(struct gw_conn *c, const struct h8s_reply_event *ev)
         if (x->chunked_out)
             iov[cnt++] = (struct iovec){(void *)(uintptr_t)HTTP_RESP_CHUNK_TAIL, 2};
     }
-    if (loop_conn_writev(c->lc, iov, cnt) < 0)
-        return -1;
+    int rc = loop_conn_writev(c->lc, iov, cnt);
+    if (rc < 0)
+        return rc;
     x->bytes_out += ev->body.n;
     return 0;
 }
@@ -152,7 +154,7 @@ int gw_resp_body(struct gw_conn *c, struct span body)
     if (body.n == 0 || x->no_body_out)
         return 0;
     if (c->closing)
-        return -1;
+        return -EPIPE;
     int rc;
     if (x->chunked_out) {
         uint8_t ch[HTTP_RESP_CHUNK_HEAD_MAX];
@@ -167,7 +169,7 @@ int gw_resp_body(struct gw_conn *c, struct span body)
         rc = loop_conn_write(c->lc, body.p, body.n);
     }
     if (rc < 0)
-        return -1;
+        return rc;
     x->bytes_out += body.n;
     return 0;
 }
@@ -175,7 +177,7 @@ int gw_resp_body(struct gw_conn *c, struct span body)
 int gw_resp_end(struct gw_conn *c)
 {
     if (c->closing)
-        return -1;
+        return -EPIPE;
     if (c->x.chunked_out)
         return loop_conn_write(c->lc, HTTP_RESP_LAST_CHUNK, sizeof(HTTP_RESP_LAST_CHUNK) - 1) < 0
                    ? -1

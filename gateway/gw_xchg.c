@@ -15,6 +15,7 @@
 #include "core/units.h"
 #include "proto/h8s_wire.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -325,6 +326,23 @@ static void count_error(struct gw_worker *w, int rc)
     }
 }
 
+/* After a failed write: a full queue is the responder outrunning the
+ * limit (overflow); anything else means the client is gone. Returns 1 when
+ * the exchange was ended. */
+static int write_failed(struct gw_conn *c, int rc)
+{
+    if (rc == 0)
+        return 0;
+    if (rc == -ENOBUFS) {
+        atomic_fetch_add(&c->w->gw->stats.overflow, 1);
+        gw_xchg_abort(c, H8S_REASON_OVERFLOW, 502);
+        return 1;
+    }
+    gw_xchg_client_gone(c);
+    gw_conn_close(c, false);
+    return 1;
+}
+
 void gw_xchg_reply(struct gw_conn *c, const struct nats_msg *m)
 {
     struct gw_xchg *x = &c->x;
@@ -350,26 +368,19 @@ void gw_xchg_reply(struct gw_conn *c, const struct nats_msg *m)
         resp_complete(c);
         break;
     case H8S_REPLY_EV_RESPONSE:
-        if (gw_resp_head(c, &ev) < 0) {
-            gw_xchg_abort(c, H8S_REASON_OVERFLOW, 502);
+        if (write_failed(c, gw_resp_head(c, &ev)))
             return;
-        }
         resp_complete(c);
         break;
     case H8S_REPLY_EV_STREAM_START:
-        if (gw_resp_head(c, &ev) < 0) {
-            gw_xchg_abort(c, H8S_REASON_OVERFLOW, 502);
+        if (write_failed(c, gw_resp_head(c, &ev)))
             return;
-        }
         x->resp = GW_RESP_STREAM;
         maybe_credit(c);
         break;
     case H8S_REPLY_EV_STREAM_DATA:
-        if (gw_resp_body(c, ev.body) < 0) {
-            atomic_fetch_add(&c->w->gw->stats.overflow, 1);
-            gw_xchg_abort(c, H8S_REASON_OVERFLOW, 0);
+        if (write_failed(c, gw_resp_body(c, ev.body)))
             return;
-        }
         maybe_credit(c);
         break;
     case H8S_REPLY_EV_STREAM_END:

@@ -259,9 +259,11 @@ static void test_authorization_key(void **state)
     assert_int_equal(r.status, 200);
     httpc_resp_free(&r);
     /* The key is the gateway's: it is not forwarded. */
+    char auth[256];
     pthread_mutex_lock(&mu);
-    assert_string_equal(last_auth, "");
+    memcpy(auth, last_auth, sizeof(auth));
     pthread_mutex_unlock(&mu);
+    assert_string_equal(auth, "");
     /* Never logged either. */
     assert_false(gwproc_log_has(&g, "s3cret"));
     gwproc_stop(&g);
@@ -323,10 +325,13 @@ static void test_publish_only(void **state)
     while (atomic_load(&hits) == before && gwt_now_ms() < deadline)
         gwt_sleep_ms(5);
     assert_int_equal(atomic_load(&hits), before + 1);
+    char payload[256], reply[256];
     pthread_mutex_lock(&mu);
-    assert_string_equal(last_payload, "data");
-    assert_string_equal(last_reply, "");
+    memcpy(payload, last_payload, sizeof(payload));
+    memcpy(reply, last_reply, sizeof(reply));
     pthread_mutex_unlock(&mu);
+    assert_string_equal(payload, "data");
+    assert_string_equal(reply, "");
     /* Even with nobody listening, publish-only answers 200. */
     assert_int_equal(httpc_once(g.port, "GET / HTTP/1.1\r\nHost: nobody.test\r\n\r\n", &r, 0, 5000),
                      1);
