@@ -276,6 +276,7 @@ struct gw_worker {
     bool nats_up;
     bool draining;
     bool stopping;
+    bool drained; /* the drain ran to its end (NATS closed) */
     struct loop_timer drain_timer;
 
     char date[40]; /* "Date: ...\r\n" of the current second */

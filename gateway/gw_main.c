@@ -83,9 +83,14 @@ int main(int argc, char **argv)
     }
     const struct daemon_hooks hooks = {.drain = drain_all, .arg = gw};
     rc = daemon_run(gw->workers[0]->l, "h8sd", &hooks);
-    /* Worker 0 is done (drained, or a second signal): the others finish
-     * their own drain, bounded by --drain-timeout, or stop now after a
-     * second signal. */
+    /* Worker 0 is done. After a complete drain the others finish theirs,
+     * bounded by --drain-timeout; after a second signal (or a loop error)
+     * they stop now. */
+    if (!gw->workers[0]->drained) {
+        atomic_store(&gw->stop_now, 1);
+        for (unsigned i = 1; i < gw->nworkers; i++)
+            loop_wakeup(gw->workers[i]->l);
+    }
     for (unsigned i = 1; i < gw->nworkers; i++) {
         struct gw_worker *w = gw->workers[i];
         if (w && w->thread_started)

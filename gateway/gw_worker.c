@@ -117,8 +117,10 @@ static void on_nats_closed(struct nats_client *nc, void *cookie)
 {
     struct gw_worker *w = cookie;
     (void)nc;
-    if (w->draining)
+    if (w->draining) {
+        w->drained = true;
         loop_stop(w->l);
+    }
 }
 
 static void on_nats_error(struct nats_client *nc, int err, struct span text, void *cookie)
