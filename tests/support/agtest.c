@@ -461,6 +461,9 @@ static void on_inbox(struct nats_client *nc, struct nats_sub *sub, const struct 
     if (r->single && r->has_cl && r->body_len != r->cl && r->status != 304 &&
         !(r->hdr_len && r->cl && r->body_len == 0))
         r->bad = true;
+    /* A flow-controlled stream never goes past the credit granted. */
+    if (r->window && r->streamed && r->body_len > r->granted)
+        r->bad = r->overflow = true;
     /* A gateway grants as its client reads; this one reads at once. */
     if (r->window && !r->manual_credit && r->streamed &&
         r->body_len + r->window >= r->granted + r->window / 2)
@@ -618,9 +621,11 @@ int agtest_send_body(struct agtest_gw *g, struct agtest_reply *r, uint64_t n, si
     return publish_ctl(g, r->agent_subject, hdr, span_make(NULL, 0));
 }
 
-int agtest_abort(struct agtest_gw *g, struct agtest_reply *r, bool to_agent)
+int agtest_abort(struct agtest_gw *g, struct agtest_reply *r, bool close_subject, bool to_agent)
 {
-    int rc = publish_ctl(g, r->close_subj, span_make(NULL, 0), SPAN_LIT(H8S_REASON_CLIENT_CLOSED));
+    int rc = 0;
+    if (close_subject)
+        rc = publish_ctl(g, r->close_subj, span_make(NULL, 0), SPAN_LIT(H8S_REASON_CLIENT_CLOSED));
     if (rc == 0 && to_agent && r->agent_subject[0]) {
         uint8_t b[H8S_CTL_HDR_MAX];
         struct span hdr;

@@ -100,7 +100,7 @@ struct agtest_reply {
     char subject[80];      /* the reply subject */
     char close_subj[96];   /* the connection-close subject */
     int nmsgs, ndata;
-    bool done, single, streamed, ended, aborted, no_responders, plain, bad;
+    bool done, single, streamed, ended, aborted, no_responders, plain, bad, overflow;
     int status;            /* Status-Code */
     bool has_cl;
     uint64_t cl;
@@ -154,9 +154,10 @@ int agtest_grant(struct agtest_gw *g, struct agtest_reply *r, uint64_t total);
  */
 int agtest_send_body(struct agtest_gw *g, struct agtest_reply *r, uint64_t n, size_t chunk);
 
-/* Publishes an abort: reason on the close subject, and X-H8s-Control:
- * abort to the agent subject when to_agent. */
-int agtest_abort(struct agtest_gw *g, struct agtest_reply *r, bool to_agent);
+/* Publishes an abort, as h8sd does when its client goes away: the reason
+ * on the close subject (close_subject), X-H8s-Control: abort to the
+ * agent subject (to_agent). */
+int agtest_abort(struct agtest_gw *g, struct agtest_reply *r, bool close_subject, bool to_agent);
 
 /* The sha256 hex of n pattern bytes, and of r's body. out: 65 bytes. */
 void agtest_pattern_sha(uint64_t n, char out[65]);

@@ -15,6 +15,7 @@ the kernel and printed as "PORT <n>" on stdout once listening. Run with
   /sse/<k>/<ms>     k server-sent events, <ms> apart, chunked
   /slow/<ms>        answers after <ms>
   /forever          chunked, 1 KiB every 50 ms until the client goes away
+  /die/<n>          chunked, n bytes, then the connection is reset (no last chunk)
   /whoami           the id given on the command line
   /stats            JSON counters: requests, connections, aborted
 Every wait is bounded; the process ends when its parent does (the test
@@ -23,7 +24,9 @@ harness asks the kernel for that) or on SIGTERM.
 import hashlib
 import http.server
 import json
+import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -200,6 +203,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
             finally:
                 bump("forever_active", -1)
+        elif name == "die":
+            # A chunked answer cut off after n bytes: no last chunk, reset.
+            n = int(parts[2])
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for c in pattern_chunks(n, 8192):
+                self.chunk(c)
+            self.wfile.flush()
+            time.sleep(0.2)
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         elif name == "whoami":
             self.send_bytes(200, SERVER_ID.encode(), "text/plain")
         elif name == "stats":
@@ -216,6 +231,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # Clients that go away mid-answer are part of the tests.
+        pass
 
 
 def main():
