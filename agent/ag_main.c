@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "proto/h8s_wire.h"
 #include "core/units.h"
 
 #define NATS_CLOSE_MS 2000
@@ -118,7 +119,7 @@ static void drain_expired(struct loop *l, struct loop_timer *t)
     struct agent *ag = LOOP_CONTAINER_OF(t, struct agent, t_drain);
     (void)l;
     log_emit(LOG_WARN, "drain_timeout", LOG_UINT("exchanges", ag->nxchg));
-    ag_xchg_abort_all(ag, "shutdown");
+    ag_xchg_abort_all(ag, H8S_REASON_SHUTDOWN);
     ag_drain_check(ag);
 }
 
@@ -250,7 +251,7 @@ static void teardown(struct agent *ag)
 {
     ag_resolve_cancel(ag);
     if (ag->loop) {
-        ag_xchg_abort_all(ag, "shutdown");
+        ag_xchg_abort_all(ag, H8S_REASON_SHUTDOWN);
         loop_timer_stop(ag->loop, &ag->t_interest);
         loop_timer_stop(ag->loop, &ag->t_drain);
         for (size_t i = 0; i < ag->nbackends; i++)

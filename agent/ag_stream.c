@@ -31,6 +31,7 @@
 #include <sys/uio.h>
 
 #include "core/log.h"
+#include "proto/h8s_wire.h"
 #include "proto/nats_hdr.h"
 
 #define TAIL H8S_RESP_ENCODE_TAIL_MAX
@@ -418,7 +419,7 @@ void ag_stream_fail(struct ag_xchg *x, int status, const char *why)
     log_emit(LOG_WARN, "backend_error", LOG_STR("id", x->id), LOG_STR("host", x->rt->host),
              LOG_INT("status", status), LOG_STR("reason", why),
              LOG_BOOL("response_started", x->head_out));
-    fail_with(x, status, status == 504 ? "timeout" : "backend_error");
+    fail_with(x, status, status == 504 ? H8S_REASON_TIMEOUT : H8S_REASON_BACKEND);
 }
 
 void ag_stream_protocol_error(struct ag_xchg *x, const char *why)
@@ -426,7 +427,7 @@ void ag_stream_protocol_error(struct ag_xchg *x, const char *why)
     x->ag->st.stream_errors++;
     log_emit(LOG_WARN, "stream_error", LOG_STR("id", x->id), LOG_STR("host", x->rt->host),
              LOG_STR("reason", why));
-    fail_with(x, 400, "protocol_error");
+    fail_with(x, 400, H8S_REASON_PROTOCOL);
 }
 
 /* ------------------------------------------------------- request body */

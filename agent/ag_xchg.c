@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 
 #include "core/log.h"
+#include "proto/h8s_wire.h"
 
 static uint32_t hash_bytes(const uint8_t *p, size_t n)
 {
@@ -144,7 +145,7 @@ static void idle_fired(struct loop *l, struct loop_timer *t)
     (void)l;
     if (!x->head_out)
         x->ag->st.backend_timeouts++;
-    ag_stream_fail(x, 504, "timeout");
+    ag_stream_fail(x, 504, H8S_REASON_TIMEOUT);
 }
 
 static void probe_fired(struct loop *l, struct loop_timer *t)
