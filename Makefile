@@ -50,8 +50,10 @@ TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_BIN   := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test unit asan fuzz fuzz-smoke static demo clean bench-nats check-deps
+.PHONY: all deps test unit asan fuzz fuzz-smoke static demo clean bench-nats bench-bin check-deps
 .DELETE_ON_ERROR:
+# Object files are kept even when only a pattern rule names them.
+.SECONDARY:
 
 all: $(BUILD)/h8sd $(BUILD)/h8srd
 
@@ -148,9 +150,20 @@ fuzz-smoke: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) fuzz/smoke.sh $(FUZZ_BIN)
 
 # ---------------------------------------------------------------- bench
-$(BUILD)/bench/%: bench/%.c $(TSUP_OBJ) $(BUILD)/libh8s.a
+$(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(TSUP_OBJ) $(BUILD)/libh8s.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(H8S_CFLAGS) $(CFLAGS) -o $@ $< $(TSUP_OBJ) $(BUILD)/libh8s.a $(LDLIBS) -lnats
+
+# Our NATS client against nats.c: bench/bench_nats.c starts one nats-server
+# on a free loopback port and runs BENCH_ROUNDS interleaved rounds of both
+# clients, then prints medians and ratios. BENCH_ARGS passes more options
+# (-p/-q/-l: message and request counts; see bench/bench_nats.c).
+BENCH_ROUNDS ?= 5
+bench-bin: $(BENCH_BIN) $(TSUP_OBJ)
+
+bench-nats: deps
+	@$(MAKE) --no-print-directory bench-bin
+	@$(BUILD)/bench/bench_nats -r $(BENCH_ROUNDS) -d $(BUILD)/bench $(BENCH_ARGS)
 
 # ---------------------------------------------------------------- release
 static:

@@ -9,7 +9,8 @@
  * every byte of it is read, and each payload must be followed by CRLF
  * (its declared length was exact).
  *
- * The client (nats_client, nats_client_io, nats_client_req, nats_client_pool)
+ * The client (nats_client, nats_client_io, nats_client_req, nats_client_pool,
+ * nats_client_sub)
  * does no parsing of its own: server bytes go through nats_parse, INFO
  * through nats_info and header blocks through nats_hdr (all driven here),
  * URLs through proto/url (fuzz_url). Fuzzing those codecs covers every
@@ -78,8 +79,8 @@ static int on_info(void *c, struct span json)
     static struct nats_info info;
     check(r, json);
     int rc = nats_info_parse(&info, json);
-    if (rc == 0 && (strlen(info.nonce) >= sizeof(info.nonce) ||
-                    info.n_connect_urls > NATS_INFO_URLS_MAX))
+    if (rc == 0 &&
+        (strlen(info.nonce) >= sizeof(info.nonce) || info.n_connect_urls > NATS_INFO_URLS_MAX))
         abort();
     mix(r, (const uint8_t *)&rc, sizeof(rc));
     return 0;

@@ -137,8 +137,7 @@ static void keepalive(struct loop *l, struct loop_timer *t)
     /* pings_out counts intervals without any PONG, whether or not the
      * ring had room for another PING. */
     if (c->pings_out >= c->cfg.max_pings_out) {
-        log_emit(LOG_WARN, "nats_stale_connection",
-                 LOG_STR("server", nats_client_server_addr(c)),
+        log_emit(LOG_WARN, "nats_stale_connection", LOG_STR("server", nats_client_server_addr(c)),
                  LOG_UINT("pings_out", c->pings_out));
         nats_client_lose(c, NATS_E_STALE, LOOP_CLOSE_ABORT);
         return;
@@ -223,8 +222,8 @@ void nats_client_lose(struct nats_client *c, int err, int how)
                  LOG_STR("error", nats_client_strerror(err)));
     if (c->conn) {
         c->phase = NATS_PH_CLOSING;
-        if (how == LOOP_CLOSE_FLUSH && c->tls_active)
-            nats_client_io_flush_tls(c);
+        if (how == LOOP_CLOSE_FLUSH)
+            nats_client_io_close_tls(c);
         loop_conn_close(c->conn, how, NATS_CLIENT_CLOSE_LINGER_MS);
         return;
     }
@@ -371,7 +370,8 @@ static int on_info(void *cookie, struct span json)
             nats_client_lose(c, NATS_E_TLS, LOOP_CLOSE_ABORT);
             return 1;
         }
-        nats_client_io_start_tls(c);
+        if (nats_client_io_start_tls(c) == 0)
+            c->tls_switch = true;
         /* Everything after INFO is TLS records: stop this parser here. */
         return 1;
     }
@@ -420,6 +420,19 @@ static int contains_nocase(struct span s, const char *needle)
     return 0;
 }
 
+/* Which kind of credentials went into the CONNECT (never their value). */
+static const char *auth_kind(const struct nats_client *c)
+{
+    const struct nats_server *s = nats_client_pool_current(c);
+    if (c->have_creds)
+        return c->creds.creds.kind == CREDS_KIND_USER ? "creds" : "nkey";
+    if (s && s->user)
+        return "user_password";
+    if (s && s->token)
+        return "token";
+    return "none";
+}
+
 static int on_err(void *cookie, struct span text)
 {
     struct nats_client *c = cookie;
@@ -438,7 +451,8 @@ static int on_err(void *cookie, struct span text)
     if (contains_nocase(text, "authorization") || contains_nocase(text, "authentication")) {
         err = NATS_E_AUTH;
         log_emit(LOG_ERROR, "nats_auth_failed", LOG_STR("server", addr),
-                 LOG_STRN("error", text.p, text.n), LOG_UINT("attempt", c->attempts + 1));
+                 LOG_STRN("error", text.p, text.n), LOG_STR("auth", auth_kind(c)),
+                 LOG_UINT("attempt", c->attempts + 1));
     } else if (contains_nocase(text, "stale connection")) {
         err = NATS_E_STALE;
         log_emit(LOG_WARN, "nats_stale_connection", LOG_STR("server", addr));
@@ -610,6 +624,7 @@ void nats_client_attempt_begin(struct nats_client *c)
     nats_parse_set_max_payload(&c->parser, c->max_payload);
     c->have_info = false;
     c->tls_active = false;
+    c->tls_switch = false;
     c->pings_out = 0;
     c->phase = NATS_PH_TCP; /* resolution, if needed, says so itself */
     loop_timer_start(c->loop, &c->t_handshake, c->cfg.connect_timeout_ms);

@@ -69,8 +69,8 @@ struct nats_sub;
 #define NATS_E_LAME_DUCK (-1317)     /* the server announced lame-duck mode; moving on */
 
 enum nats_client_state {
-    NATS_CLIENT_IDLE,         /* created, nats_client_connect not called yet */
-    NATS_CLIENT_CONNECTING,   /* no connection up yet (first connect or reconnect) */
+    NATS_CLIENT_IDLE,       /* created, nats_client_connect not called yet */
+    NATS_CLIENT_CONNECTING, /* no connection up yet (first connect or reconnect) */
     NATS_CLIENT_CONNECTED,
     NATS_CLIENT_DRAINING,
     NATS_CLIENT_CLOSED,
@@ -110,21 +110,21 @@ struct nats_client_config {
     const char *key_path;   /* PEM private key of cert_path */
     /* Force TLS even for nats:// URLs (a CA file alone does not). */
     bool tls_required;
-    bool echo;              /* receive our own publishes; default true */
-    size_t reconnect_buffer;     /* bytes kept while disconnected; default 8 MiB */
-    size_t out_limit;            /* bytes queued before NATS_E_AGAIN; default 8 MiB */
-    unsigned connect_timeout_ms; /* per attempt, resolve through PONG; default 2000 */
-    unsigned ping_interval_ms;   /* default 120000 */
-    unsigned max_pings_out;      /* default 2 */
-    unsigned reconnect_wait_ms;  /* first back-off step; default 250 */
+    bool echo;                      /* receive our own publishes; default true */
+    size_t reconnect_buffer;        /* bytes kept while disconnected; default 8 MiB */
+    size_t out_limit;               /* bytes queued before NATS_E_AGAIN; default 8 MiB */
+    unsigned connect_timeout_ms;    /* per attempt, resolve through PONG; default 2000 */
+    unsigned ping_interval_ms;      /* default 120000 */
+    unsigned max_pings_out;         /* default 2 */
+    unsigned reconnect_wait_ms;     /* first back-off step; default 250 */
     unsigned reconnect_wait_max_ms; /* back-off cap; default 8000 */
     unsigned reconnect_jitter_ms;   /* random extra up to this; default 100 */
     /* Consecutive failed attempts before closing; -1 = never (default).
      * A connection lost within a second of its handshake counts as failed. */
     int max_reconnects;
-    unsigned max_requests;       /* requests in flight; default 65536 */
+    unsigned max_requests; /* requests in flight; default 65536 */
     const struct nats_client_events *events;
-    void *cookie;                /* passed to every event callback */
+    void *cookie; /* passed to every event callback */
 };
 
 /* Counters since creation. Messages and bytes count payloads (headers included). */
@@ -175,6 +175,14 @@ int nats_client_publish(struct nats_client *c, struct span subject, struct span 
  */
 typedef void (*nats_client_msg_fn)(struct nats_client *c, struct nats_sub *sub,
                                    const struct nats_msg *m, void *cookie);
+
+/*
+ * The status code of m's header line (NATS_HDR_STATUS_* in proto/nats_hdr.h:
+ * 503 no responders, 408 request timeout, 404 not found, 100 idle
+ * heartbeat / flow control), or 0 when m has no header block, no status
+ * or a malformed block. Use nats_hdr_parse for the entries themselves.
+ */
+int nats_client_msg_status(const struct nats_msg *m);
 
 /*
  * Subscribes to subject (wildcards allowed), in queue group queue when
@@ -240,14 +248,19 @@ int nats_client_flush(struct nats_client *c, unsigned timeout_ms, nats_client_do
  * the server sent before it saw the unsubscribes, waits for requests in
  * flight, sends what is queued, then closes (on_closed). Gives up waiting
  * after timeout_ms. Publishing is still allowed until closed; subscribing
- * and new requests are not. Returns 0 or NATS_E_CLOSED.
+ * and new requests are not. Without a connection there is nothing to
+ * drain: the client closes at once and publishes still waiting in the
+ * reconnect buffer are discarded (nats_client_pending tells how many bytes
+ * beforehand). Returns 0 or NATS_E_CLOSED.
  */
 int nats_client_drain(struct nats_client *c, unsigned timeout_ms);
 
 /*
- * Closes now: requests and flushes in flight complete with NATS_E_CLOSED,
- * queued output is still sent (bounded), then on_closed is called (always
- * asynchronously, from the loop). Idempotent.
+ * Closes now: requests in flight complete with NATS_E_CLOSED (their
+ * callbacks run before this returns), so do flushes (before this returns
+ * or once the connection is down), queued output is still sent (bounded
+ * by a 2 s linger), then on_closed is called, always asynchronously from
+ * the loop. Idempotent.
  */
 void nats_client_close(struct nats_client *c);
 

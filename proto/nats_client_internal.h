@@ -25,19 +25,19 @@
 #include "proto/nats_info.h"
 #include "proto/nats_parse.h"
 
-#define NATS_CLIENT_POOL_MAX 64   /* servers in the pool */
-#define NATS_CLIENT_HOST_MAX 256  /* host name bytes, NUL included */
+#define NATS_CLIENT_POOL_MAX 64                         /* servers in the pool */
+#define NATS_CLIENT_HOST_MAX 256                        /* host name bytes, NUL included */
 #define NATS_CLIENT_ADDR_MAX (NATS_CLIENT_HOST_MAX + 8) /* "[host]:port" */
-#define NATS_CLIENT_PING_MAX 64   /* PINGs awaiting a PONG (keep-alive + flushes) */
+#define NATS_CLIENT_PING_MAX 64 /* PINGs awaiting a PONG (keep-alive + flushes) */
 /* Output allowed beyond out_limit for protocol control lines (PONG, SUB,
  * the CONNECT, TLS record overhead), so they never fail for lack of room. */
 #define NATS_CLIENT_CTRL_MARGIN (256 * 1024)
 /* Messages up to this size are encoded straight into the output queue. */
 #define NATS_CLIENT_RESERVE_MAX 4096
-#define NATS_CLIENT_REQ_CHUNK 256 /* request slots allocated together */
-#define NATS_CLIENT_TOKEN_RND 12  /* random characters of a request token */
+#define NATS_CLIENT_REQ_CHUNK 256                         /* request slots allocated together */
+#define NATS_CLIENT_TOKEN_RND 12                          /* random characters of a request token */
 #define NATS_CLIENT_TOKEN_LEN (8 + NATS_CLIENT_TOKEN_RND) /* hex slot + random */
-#define NATS_CLIENT_INBOX_MAX (7 + RAND_ID_LEN + 1 + 1) /* "_INBOX.<id>." + NUL */
+#define NATS_CLIENT_INBOX_MAX (7 + RAND_ID_LEN + 1 + 1)   /* "_INBOX.<id>." + NUL */
 #define NATS_CLIENT_CLOSE_LINGER_MS 2000
 /* A connection up at least this long resets the reconnect back-off. */
 #define NATS_CLIENT_STABLE_MS 1000
@@ -94,7 +94,7 @@ struct nats_sub {
     void *cookie;
     struct span subject; /* into this allocation */
     struct span queue;
-    bool dead; /* unsubscribed while its callback runs: freed after */
+    bool dead;     /* unsubscribed while its callback runs: freed after */
     bool internal; /* the request inbox */
 };
 
@@ -110,7 +110,7 @@ struct nats_req {
     char rnd[NATS_CLIENT_TOKEN_RND + 1];
 };
 
-struct nats_resolve; /* helper-thread job, see nats_client_pool.c */
+struct nats_resolve;    /* helper-thread job, see nats_client_pool.c */
 struct nats_client_tls; /* TLS material + engine, see nats_client_tls.c */
 
 struct nats_client {
@@ -123,16 +123,17 @@ struct nats_client {
     enum nats_client_state state;
     enum nats_phase phase;
     bool ever_connected;
-    bool up_announced;   /* on_disconnected owed when this connection drops */
+    bool up_announced; /* on_disconnected owed when this connection drops */
     bool close_requested;
     bool closed_announced;
-    bool want_drained;   /* a publish failed for room: tell on_drained */
-    int lose_err;        /* why the current connection is being torn down */
+    bool want_drained; /* a publish failed for room: tell on_drained */
+    int lose_err;      /* why the current connection is being torn down */
 
     /* Transport. */
     struct loop_conn *conn;
     struct nats_client_tls *tls; /* NULL unless TLS material was given */
     bool tls_active;             /* the current connection runs TLS */
+    bool tls_switch;             /* parser stopped after INFO to start TLS */
     size_t out_limit;            /* effective publish admission limit */
     struct nats_parse parser;
     uint8_t *pbuf;
@@ -148,7 +149,7 @@ struct nats_client {
     /* Server pool and attempts. */
     struct nats_server *servers[NATS_CLIENT_POOL_MAX];
     size_t nservers;
-    size_t cur; /* server of the current/last attempt */
+    size_t cur;        /* server of the current/last attempt */
     unsigned attempts; /* consecutive failed attempts */
     uint64_t up_since_ms;
     struct nats_resolve *resolve;
@@ -225,6 +226,8 @@ int nats_client_io_publish(struct nats_client *c, struct span subject, struct sp
 int nats_client_io_flush_rbuf(struct nats_client *c);
 /* Seals buffered TLS plaintext and queues the records now. */
 void nats_client_io_flush_tls(struct nats_client *c);
+/* Same, followed by close_notify (a graceful end of the TLS stream). */
+void nats_client_io_close_tls(struct nats_client *c);
 size_t nats_client_io_pending(const struct nats_client *c);
 int nats_client_io_start_tls(struct nats_client *c);
 
@@ -234,8 +237,7 @@ void nats_client_sub_free_all(struct nats_client *c);
 int nats_client_sub_dispatch(struct nats_client *c, const struct nats_msg *m);
 int nats_client_sub_resend_all(struct nats_client *c);
 int nats_client_sub_add(struct nats_client *c, struct span subject, struct span queue,
-                        nats_client_msg_fn fn, void *cookie, bool internal,
-                        struct nats_sub **out);
+                        nats_client_msg_fn fn, void *cookie, bool internal, struct nats_sub **out);
 void nats_client_sub_drain_all(struct nats_client *c);
 void nats_client_sub_remove_all(struct nats_client *c, bool user_only);
 

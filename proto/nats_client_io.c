@@ -64,6 +64,16 @@ void nats_client_io_flush_tls(struct nats_client *c)
         nats_client_lose(c, rc, LOOP_CLOSE_ABORT);
 }
 
+void nats_client_io_close_tls(struct nats_client *c)
+{
+    if (!c->tls_active || c->conn == NULL)
+        return;
+    loop_timer_stop(c->loop, &c->t_tls_flush);
+    /* Seals what is buffered and queues close_notify behind it. */
+    tls_conn_close(nats_client_tls_engine(c));
+    tls_drain(c);
+}
+
 static int tls_write(struct nats_client *c, const struct iovec *iov, int iovcnt)
 {
     struct tls_conn *t = nats_client_tls_engine(c);
@@ -260,9 +270,9 @@ int nats_client_io_start_tls(struct nats_client *c)
     }
     if (rc != 0) {
         log_emit(LOG_ERROR, "nats_tls_failed", LOG_STR("server", s->addr),
-                 LOG_STR("error", rc == NATS_E_CONFIG ? "TLS required but no CA configured"
-                                                      : tls_strerror(tls_conn_error(
-                                                            nats_client_tls_engine(c)))));
+                 LOG_STR("error", rc == NATS_E_CONFIG
+                                      ? "TLS required but no CA configured"
+                                      : tls_strerror(tls_conn_error(nats_client_tls_engine(c)))));
         nats_client_lose(c, NATS_E_TLS, LOOP_CLOSE_ABORT);
     }
     return rc;
@@ -275,7 +285,8 @@ static int parse_in(struct nats_client *c, const uint8_t *p, size_t n)
     if (rc == 0)
         return 0;
     if (rc == NATS_PARSE_ECALLBACK) {
-        if (c->phase == NATS_PH_TLS) {
+        if (c->tls_switch) {
+            c->tls_switch = false;
             /* Stopped after INFO to switch to TLS: a fresh parser reads
              * the protocol inside the TLS stream. */
             nats_parse_init(&c->parser, &nats_client_parse_ops, c);
@@ -371,8 +382,7 @@ static int io_on_data(struct loop_conn *conn, const uint8_t *p, size_t n)
         /* The server closed its side (after an -ERR, or a refused TLS
          * handshake): either way this connection is over. */
         if (c->phase != NATS_PH_UP)
-            log_emit(LOG_WARN, "nats_connect_failed",
-                     LOG_STR("server", nats_client_server_addr(c)),
+            log_emit(LOG_WARN, "nats_connect_failed", LOG_STR("server", nats_client_server_addr(c)),
                      LOG_STR("error", "connection closed by server"));
         nats_client_lose(c, -ECONNRESET, LOOP_CLOSE_ABORT);
         return 0;

@@ -110,16 +110,15 @@ static int add(struct nats_client *c, const struct url *u, bool implicit,
         return -ENOMEM;
     memcpy(s->host, u->host.p, u->host.n);
     s->port = u->port;
-    snprintf(s->addr, sizeof(s->addr), u->host_type == URL_HOST_IPV6 ? "[%s]:%u" : "%s:%u",
-             s->host, (unsigned)u->port);
+    snprintf(s->addr, sizeof(s->addr), u->host_type == URL_HOST_IPV6 ? "[%s]:%u" : "%s:%u", s->host,
+             (unsigned)u->port);
     s->tls = u->tls;
     s->implicit = implicit;
     bool oom = false;
     if (u->user.p) {
         if (u->has_password) {
             oom = (s->user = dup_secret(u->user)) == NULL ||
-                  (s->pass = dup_secret(u->password.p ? u->password : span_make("", 0))) ==
-                      NULL;
+                  (s->pass = dup_secret(u->password.p ? u->password : span_make("", 0))) == NULL;
         } else {
             oom = (s->token = dup_secret(u->user)) == NULL;
         }

@@ -82,9 +82,7 @@ static void on_reply(struct nats_client *c, struct nats_sub *sub, const struct n
     struct nats_req *r = slot(c, idx);
     if (!r->active || memcmp(r->rnd, tok + 8, NATS_CLIENT_TOKEN_RND) != 0)
         return; /* late reply to a request that already completed */
-    struct nats_hdr h;
-    if (m->hdr.n && m->payload.n == 0 && nats_hdr_parse(&h, m->hdr) == 0 &&
-        h.status == NATS_HDR_STATUS_NO_RESPONDERS) {
+    if (m->payload.n == 0 && nats_client_msg_status(m) == NATS_HDR_STATUS_NO_RESPONDERS) {
         complete(c, r, NATS_E_NO_RESPONDERS, NULL);
         return;
     }
@@ -114,8 +112,7 @@ static int alloc_slot(struct nats_client *c, struct nats_req **out)
         size_t have = c->req_nchunks * NATS_CLIENT_REQ_CHUNK;
         if (have >= c->cfg.max_requests || have >= UINT32_MAX - NATS_CLIENT_REQ_CHUNK)
             return NATS_E_LIMIT;
-        struct nats_req **chunks =
-            realloc(c->req_chunks, (c->req_nchunks + 1) * sizeof(*chunks));
+        struct nats_req **chunks = realloc(c->req_chunks, (c->req_nchunks + 1) * sizeof(*chunks));
         if (chunks == NULL)
             return -ENOMEM;
         c->req_chunks = chunks;
@@ -142,8 +139,7 @@ int nats_client_request(struct nats_client *c, struct span subject, struct span 
                         struct span payload, unsigned timeout_ms, nats_client_reply_fn fn,
                         void *cookie, uint64_t *id)
 {
-    if (c->close_requested || c->state == NATS_CLIENT_CLOSED ||
-        c->state == NATS_CLIENT_DRAINING)
+    if (c->close_requested || c->state == NATS_CLIENT_CLOSED || c->state == NATS_CLIENT_DRAINING)
         return NATS_E_CLOSED;
     if (timeout_ms == 0 || fn == NULL)
         return -EINVAL;

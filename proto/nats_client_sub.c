@@ -106,8 +106,7 @@ static int send_unsub(struct nats_client *c, uint64_t sid, uint64_t max)
 }
 
 int nats_client_sub_add(struct nats_client *c, struct span subject, struct span queue,
-                        nats_client_msg_fn fn, void *cookie, bool internal,
-                        struct nats_sub **out)
+                        nats_client_msg_fn fn, void *cookie, bool internal, struct nats_sub **out)
 {
     uint8_t probe[NATS_ENC_LINE_MAX];
     /* Validate (and check the line fits) before anything changes. */
@@ -143,8 +142,7 @@ int nats_client_sub_add(struct nats_client *c, struct span subject, struct span 
 int nats_client_subscribe(struct nats_client *c, struct span subject, struct span queue,
                           nats_client_msg_fn fn, void *cookie, struct nats_sub **out)
 {
-    if (c->close_requested || c->state == NATS_CLIENT_CLOSED ||
-        c->state == NATS_CLIENT_DRAINING)
+    if (c->close_requested || c->state == NATS_CLIENT_CLOSED || c->state == NATS_CLIENT_DRAINING)
         return NATS_E_CLOSED;
     if (fn == NULL)
         return -EINVAL;
@@ -165,6 +163,14 @@ int nats_client_unsubscribe(struct nats_client *c, struct nats_sub *s, uint64_t 
         send_unsub(c, s->sid, 0);
     drop(c, s);
     return 0;
+}
+
+int nats_client_msg_status(const struct nats_msg *m)
+{
+    struct nats_hdr h;
+    if (m->hdr.n == 0 || nats_hdr_parse(&h, m->hdr) != 0)
+        return 0;
+    return h.status;
 }
 
 uint64_t nats_client_sub_sid(const struct nats_sub *s)

@@ -165,8 +165,7 @@ int nats_encode_hpub(uint8_t *out, size_t cap, struct span subject, struct span 
     return finish(&w, (size_t)INT_MAX, NATS_ENC_ESIZE);
 }
 
-int nats_encode_sub(uint8_t *out, size_t cap, struct span subject, struct span queue,
-                    uint64_t sid)
+int nats_encode_sub(uint8_t *out, size_t cap, struct span subject, struct span queue, uint64_t sid)
 {
     struct writer w = {out, cap, 0};
     if (!nats_subject_valid(subject, 1))

@@ -72,8 +72,7 @@ int nats_encode_hpub(uint8_t *out, size_t cap, struct span subject, struct span 
 
 /* "SUB <subject> [queue] <sid>\r\n"; subject may hold wildcards; queue.n == 0
  * means no queue group. */
-int nats_encode_sub(uint8_t *out, size_t cap, struct span subject, struct span queue,
-                    uint64_t sid);
+int nats_encode_sub(uint8_t *out, size_t cap, struct span subject, struct span queue, uint64_t sid);
 
 /* "UNSUB <sid>[ <max>]\r\n"; max == 0 means unsubscribe now, otherwise
  * after max messages in total. */

@@ -17,8 +17,8 @@ static const char *check_urls(const union flags_value *v)
     size_t n = strlen(v->str);
     if (n > sizeof(buf))
         return "too long";
-    int rc = url_parse_list(v->str, n, URL_ALLOW_NATS | URL_NO_SCHEME_NATS, list, URL_LIST_MAX,
-                            buf, sizeof(buf), NULL);
+    int rc = url_parse_list(v->str, n, URL_ALLOW_NATS | URL_NO_SCHEME_NATS, list, URL_LIST_MAX, buf,
+                            sizeof(buf), NULL);
     return rc < 0 ? url_strerror(rc) : NULL;
 }
 
@@ -31,25 +31,43 @@ void nats_flags_init(struct nats_flags *f)
 {
     memset(f, 0, sizeof(*f));
     const struct flags_entry t[NATS_FLAGS_COUNT] = {
-        {.name = "nats-url", .env = "NATS_URL", .def = NATS_FLAGS_DEFAULT_URL,
-         .metavar = "URLS", .help = "NATS server URLs, comma-separated (nats://, tls://)",
-         FLAGS_DEST_STRING(&f->url), .check = check_urls},
-        {.name = "nats-creds", .env = "NATS_CREDS_PATH", .metavar = "FILE",
-         .help = "NATS credentials file (user JWT and NKEY seed)", FLAGS_DEST_STRING(&f->creds)},
-        {.name = "nats-nkey", .metavar = "FILE", .help = "NATS NKEY seed file",
+        {.name = "nats-url",
+         .env = "NATS_URL",
+         .def = NATS_FLAGS_DEFAULT_URL,
+         .metavar = "URLS",
+         .help = "NATS server URLs, comma-separated (nats://, tls://)",
+         FLAGS_DEST_STRING(&f->url),
+         .check = check_urls},
+        {.name = "nats-creds",
+         .env = "NATS_CREDS_PATH",
+         .metavar = "FILE",
+         .help = "NATS credentials file (user JWT and NKEY seed)",
+         FLAGS_DEST_STRING(&f->creds)},
+        {.name = "nats-nkey",
+         .metavar = "FILE",
+         .help = "NATS NKEY seed file",
          FLAGS_DEST_STRING(&f->nkey)},
-        {.name = "nats-ca", .metavar = "FILE", .help = "CA bundle to verify NATS servers (TLS)",
+        {.name = "nats-ca",
+         .metavar = "FILE",
+         .help = "CA bundle to verify NATS servers (TLS)",
          FLAGS_DEST_STRING(&f->ca)},
-        {.name = "nats-cert", .metavar = "FILE",
+        {.name = "nats-cert",
+         .metavar = "FILE",
          .help = "client certificate for NATS mutual TLS (with --nats-key)",
          FLAGS_DEST_STRING(&f->cert)},
-        {.name = "nats-key", .metavar = "FILE", .help = "private key of --nats-cert",
+        {.name = "nats-key",
+         .metavar = "FILE",
+         .help = "private key of --nats-cert",
          FLAGS_DEST_STRING(&f->key)},
-        {.name = "nats-name", .metavar = "NAME", .help = "NATS connection name",
+        {.name = "nats-name",
+         .metavar = "NAME",
+         .help = "NATS connection name",
          FLAGS_DEST_STRING(&f->name)},
-        {.name = "nats-reconnect-buffer", .def = NATS_FLAGS_DEFAULT_RECONNECT_BUFFER,
+        {.name = "nats-reconnect-buffer",
+         .def = NATS_FLAGS_DEFAULT_RECONNECT_BUFFER,
          .help = "bytes of publishes kept while disconnected from NATS",
-         FLAGS_DEST_SIZE(&f->reconnect_buffer), .check = check_buffer},
+         FLAGS_DEST_SIZE(&f->reconnect_buffer),
+         .check = check_buffer},
     };
     memcpy(f->table, t, sizeof(t));
 }

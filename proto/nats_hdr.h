@@ -25,7 +25,7 @@
 #define NATS_HDR_MAX (64 * 1024)
 
 /* Status codes the server puts in the header line. */
-#define NATS_HDR_STATUS_CONTROL 100       /* idle heartbeat / flow control */
+#define NATS_HDR_STATUS_CONTROL 100 /* idle heartbeat / flow control */
 #define NATS_HDR_STATUS_NOT_FOUND 404
 #define NATS_HDR_STATUS_TIMEOUT 408
 #define NATS_HDR_STATUS_NO_RESPONDERS 503 /* a request found no subscriber */

@@ -17,9 +17,9 @@ struct reader {
 /* Where a decoded string goes: dst == NULL means validate and discard. */
 struct sink {
     char *dst;
-    size_t cap;     /* including the NUL */
+    size_t cap; /* including the NUL */
     size_t len;
-    int overflow;   /* some characters did not fit */
+    int overflow; /* some characters did not fit */
 };
 
 static void skip_ws(struct reader *r)
@@ -160,14 +160,26 @@ static int read_string(struct reader *r, struct sink *s)
         uint8_t e = r->p[r->i++], out[4];
         uint32_t cp;
         switch (e) {
-        case '"': case '\\': case '/':
+        case '"':
+        case '\\':
+        case '/':
             out[0] = e;
             break;
-        case 'b': out[0] = '\b'; break;
-        case 'f': out[0] = '\f'; break;
-        case 'n': out[0] = '\n'; break;
-        case 'r': out[0] = '\r'; break;
-        case 't': out[0] = '\t'; break;
+        case 'b':
+            out[0] = '\b';
+            break;
+        case 'f':
+            out[0] = '\f';
+            break;
+        case 'n':
+            out[0] = '\n';
+            break;
+        case 'r':
+            out[0] = '\r';
+            break;
+        case 't':
+            out[0] = '\t';
+            break;
         case 'u':
             if (hex4(r, &cp) != 0)
                 return NATS_INFO_ESYNTAX;

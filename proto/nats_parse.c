@@ -29,8 +29,8 @@ static const struct {
     size_t len;
     enum op op;
 } ops_table[] = {
-    {"INFO", 4, OP_INFO}, {"MSG", 3, OP_MSG},   {"HMSG", 4, OP_HMSG}, {"PING", 4, OP_PING},
-    {"PONG", 4, OP_PONG}, {"+OK", 3, OP_OK},    {"-ERR", 4, OP_ERR},
+    {"INFO", 4, OP_INFO}, {"MSG", 3, OP_MSG}, {"HMSG", 4, OP_HMSG}, {"PING", 4, OP_PING},
+    {"PONG", 4, OP_PONG}, {"+OK", 3, OP_OK},  {"-ERR", 4, OP_ERR},
 };
 
 #define OPS_COUNT (sizeof(ops_table) / sizeof(ops_table[0]))
@@ -40,8 +40,8 @@ static const struct {
 struct line {
     enum op op;
     struct nats_msg m;
-    size_t hdr_len;  /* HMSG: header bytes */
-    size_t body_len; /* MSG/HMSG: bytes following the control line before CRLF */
+    size_t hdr_len;   /* HMSG: header bytes */
+    size_t body_len;  /* MSG/HMSG: bytes following the control line before CRLF */
     struct span text; /* INFO json / -ERR text */
 };
 

@@ -86,12 +86,12 @@ struct nats_parse_ops {
 struct nats_parse {
     const struct nats_parse_ops *ops;
     void *cookie;
-    uint8_t *buf;  /* assembly buffer (caller-owned) */
-    size_t cap;    /* its capacity */
-    size_t len;    /* bytes of the pending operation held in buf */
-    size_t need;   /* total bytes of the pending message; 0 while in a line */
+    uint8_t *buf; /* assembly buffer (caller-owned) */
+    size_t cap;   /* its capacity */
+    size_t len;   /* bytes of the pending operation held in buf */
+    size_t need;  /* total bytes of the pending message; 0 while in a line */
     size_t max_payload;
-    size_t line_len; /* length of the pending message's control line incl. CRLF */
+    size_t line_len;      /* length of the pending message's control line incl. CRLF */
     struct nats_msg pend; /* pending message, spans relative to buf offset 0 */
     int err;
 };

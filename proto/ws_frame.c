@@ -366,7 +366,7 @@ size_t ws_frame_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *
 
 int ws_frame_close_code_valid(unsigned code)
 {
-    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
            (code >= 3000 && code <= 4999);
 }
 

@@ -232,8 +232,10 @@ int ws_frame_close_payload(uint8_t *out, unsigned code, const uint8_t *reason, s
 
 /*
  * 1 when code may appear in a Close frame (RFC 6455 §7.4): 1000-1003,
- * 1007-1011 and the registered/private range 3000-4999. 1004-1006, 1015,
- * everything below 1000 and the rest of 1000-2999 are not. Else 0.
+ * 1007-1011, 1012-1014 (registered with IANA since the RFC: service
+ * restart, try again later, bad gateway — a restarting app sends them) and
+ * the registered/private range 3000-4999. 1004-1006, 1015, everything
+ * below 1000 and the rest of 1000-2999 are not. Else 0.
  */
 int ws_frame_close_code_valid(unsigned code);
 

@@ -117,12 +117,10 @@ static struct span none(void)
 static void pubsub_works(struct loop *l, struct nats_client *c)
 {
     struct natstest_msgs *got = calloc(1, sizeof(*got));
-    assert_int_equal(nats_client_subscribe(c, SPAN_LIT("auth.x"), none(), natstest_on_msg, got,
-                                           NULL),
-                     0);
+    assert_int_equal(
+        nats_client_subscribe(c, SPAN_LIT("auth.x"), none(), natstest_on_msg, got, NULL), 0);
     assert_int_equal(natstest_flush(l, c), 0);
-    assert_int_equal(nats_client_publish(c, SPAN_LIT("auth.x"), none(), none(), SPAN_LIT("ok")),
-                     0);
+    assert_int_equal(nats_client_publish(c, SPAN_LIT("auth.x"), none(), none(), SPAN_LIT("ok")), 0);
     assert_true(natstest_wait_msgs(l, got, 1, NATSTEST_WAIT_MS));
     free(got);
 }
@@ -162,8 +160,7 @@ static void expect_ok(const char *url, const char *creds, const char *nkey)
 }
 
 /* Refused: NATS_E_AUTH reported, retried with back-off for a second. */
-static void expect_refused(struct fixture *f, const char *url, const char *creds,
-                           const char *nkey)
+static void expect_refused(struct fixture *f, const char *url, const char *creds, const char *nkey)
 {
     struct run r;
     size_t lines0 = log_count(f, "event=nats_auth_failed");
@@ -184,12 +181,11 @@ static void test_user_password(void **state)
 {
     struct fixture *f = *state;
     struct natsd *d;
-    struct natsd_opts o = {.conf = "authorization { user: \"alice\", password: \"" PASSWORD
-                                   "\" }\n"};
+    struct natsd_opts o = {.conf =
+                               "authorization { user: \"alice\", password: \"" PASSWORD "\" }\n"};
     assert_int_equal(natsd_start(&d, &o), 0);
     char url[160];
-    snprintf(url, sizeof(url), "nats://alice:%s@127.0.0.1:%u", PASSWORD,
-             (unsigned)natsd_port(d));
+    snprintf(url, sizeof(url), "nats://alice:%s@127.0.0.1:%u", PASSWORD, (unsigned)natsd_port(d));
     expect_ok(url, NULL, NULL);
     snprintf(url, sizeof(url), "nats://alice:wrong-%s@127.0.0.1:%u", PASSWORD,
              (unsigned)natsd_port(d));

@@ -94,13 +94,32 @@ static void test_subject_rules(void **state)
         const char *s;
         int pub, sub;
     } v[] = {
-        {"foo", 1, 1},       {"foo.bar", 1, 1},     {"foo.*", 0, 1},     {"*", 0, 1},
-        {">", 0, 1},         {"foo.>", 0, 1},       {"foo.>.bar", 0, 0}, {"*.*.>", 0, 1},
-        {"foo*", 1, 1},      {"a>b", 1, 1},         {"foo.*bar", 1, 1},  {"", 0, 0},
-        {".", 0, 0},         {"foo.", 0, 0},        {".foo", 0, 0},      {"foo..bar", 0, 0},
-        {"foo bar", 0, 0},   {"foo\tbar", 0, 0},    {"foo\r", 0, 0},     {"foo\n", 0, 0},
-        {"a\x01", 0, 0},     {"a\x7f", 0, 0},       {"\xc3\xa9t\xc3\xa9", 1, 1},
-        {"_INBOX.abc.*", 0, 1}, {"$SYS.REQ", 1, 1}, {">.a", 0, 0},
+        {"foo", 1, 1},
+        {"foo.bar", 1, 1},
+        {"foo.*", 0, 1},
+        {"*", 0, 1},
+        {">", 0, 1},
+        {"foo.>", 0, 1},
+        {"foo.>.bar", 0, 0},
+        {"*.*.>", 0, 1},
+        {"foo*", 1, 1},
+        {"a>b", 1, 1},
+        {"foo.*bar", 1, 1},
+        {"", 0, 0},
+        {".", 0, 0},
+        {"foo.", 0, 0},
+        {".foo", 0, 0},
+        {"foo..bar", 0, 0},
+        {"foo bar", 0, 0},
+        {"foo\tbar", 0, 0},
+        {"foo\r", 0, 0},
+        {"foo\n", 0, 0},
+        {"a\x01", 0, 0},
+        {"a\x7f", 0, 0},
+        {"\xc3\xa9t\xc3\xa9", 1, 1},
+        {"_INBOX.abc.*", 0, 1},
+        {"$SYS.REQ", 1, 1},
+        {">.a", 0, 0},
     };
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         struct span s = span_cstr(v[i].s);
@@ -140,8 +159,11 @@ static void test_pub(void **state)
     static const char hdr[] = "NATS/1.0\r\nA: b\r\n\r\n";
     c = (struct call){.k = K_HPUB_LINE, .subject = S("a"), .hdr_len = 18, .payload_len = 2};
     expect_bytes(&c, BYTES("HPUB a 18 20\r\n"));
-    c = (struct call){.k = K_HPUB, .subject = S("a"), .reply = S("b"),
-                      .hdr = span_make(hdr, sizeof(hdr) - 1), .payload = S("hi")};
+    c = (struct call){.k = K_HPUB,
+                      .subject = S("a"),
+                      .reply = S("b"),
+                      .hdr = span_make(hdr, sizeof(hdr) - 1),
+                      .payload = S("hi")};
     expect_bytes(&c, BYTES("HPUB a b 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\n"));
     c.payload = NONE;
     expect_bytes(&c, BYTES("HPUB a b 18 18\r\nNATS/1.0\r\nA: b\r\n\r\n\r\n"));
@@ -181,8 +203,8 @@ static void test_pub_errors(void **state)
     /* A control line longer than the server accepts is refused. */
     static char subj[NATS_ENC_LINE_MAX];
     memset(subj, 'x', sizeof(subj));
-    c = (struct call){.k = K_PUB_LINE, .subject = span_make(subj, NATS_ENC_LINE_MAX - 8),
-                      .payload_len = 0};
+    c = (struct call){
+        .k = K_PUB_LINE, .subject = span_make(subj, NATS_ENC_LINE_MAX - 8), .payload_len = 0};
     uint8_t buf[NATS_ENC_LINE_MAX + 16];
     assert_int_equal(run(&c, buf, sizeof(buf)), NATS_ENC_LINE_MAX); /* "PUB " x " 0\r\n" */
     c.subject.n++;
@@ -232,9 +254,13 @@ static void test_connect(void **state)
     expect_bytes(&c, BYTES(base));
     assert_int_equal(nats_encode_connect_size(&o), sizeof(base) - 1);
 
-    o = (struct nats_connect_opts){.name = "gw \"1\"", .version = "0.1", .user = "u\\ser",
-                                   .pass = "p\x01\n\t\r\x1f\xc3\xa9", .auth_token = "",
-                                   .echo = true, .tls_required = true};
+    o = (struct nats_connect_opts){.name = "gw \"1\"",
+                                   .version = "0.1",
+                                   .user = "u\\ser",
+                                   .pass = "p\x01\n\t\r\x1f\xc3\xa9",
+                                   .auth_token = "",
+                                   .echo = true,
+                                   .tls_required = true};
     static const char full[] =
         "CONNECT {\"verbose\":false,\"pedantic\":false,\"tls_required\":true,\"lang\":\"c\","
         "\"protocol\":1,\"headers\":true,\"no_responders\":true,\"echo\":true,"
@@ -247,8 +273,8 @@ static void test_connect(void **state)
     uint8_t buf[4096];
     int n = nats_encode_connect(buf, sizeof(buf), &o);
     assert_true(n > 0);
-    assert_non_null(memmem(buf, (size_t)n, "\"nkey\":\"UABC\",\"jwt\":\"eyJ.x.y\",\"sig\":\"c2ln\"}",
-                           43));
+    assert_non_null(
+        memmem(buf, (size_t)n, "\"nkey\":\"UABC\",\"jwt\":\"eyJ.x.y\",\"sig\":\"c2ln\"}", 43));
 
     /* Whatever the strings hold, the object is valid JSON (checked with the
      * strict reader). */

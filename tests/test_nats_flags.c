@@ -15,8 +15,7 @@
 
 #include "proto/nats_flags.h"
 
-static int parse(struct nats_flags *f, int argc, char **argv, char **envp, char *msg,
-                 size_t msglen)
+static int parse(struct nats_flags *f, int argc, char **argv, char **envp, char *msg, size_t msglen)
 {
     nats_flags_init(f);
     struct flags_group g = nats_flags_group(f);

@@ -39,8 +39,8 @@ static void render(const struct nats_hdr *h, char *out, size_t cap)
     out[0] = '\0';
     nats_hdr_iter_init(&it, h);
     while (nats_hdr_next(&it, &k, &v)) {
-        int n = snprintf(out + len, cap - len, "%.*s=%.*s;", (int)k.n, (const char *)k.p,
-                         (int)v.n, (const char *)v.p);
+        int n = snprintf(out + len, cap - len, "%.*s=%.*s;", (int)k.n, (const char *)k.p, (int)v.n,
+                         (const char *)v.p);
         assert_true(n > 0 && (size_t)n < cap - len);
         len += (size_t)n;
     }
@@ -77,8 +77,8 @@ static void test_parse(void **state)
     expect_ok("NATS/1.0 404 No Messages\r\n\r\n", 404, "No Messages", "");
     expect_ok("NATS/1.0\t100   Idle Heartbeat \r\nNats-Last-Consumer: 5\r\n\r\n", 100,
               "Idle Heartbeat", "Nats-Last-Consumer=5;");
-    expect_ok("NATS/1.0\r\nFoo: bar\r\nfoo: baz\r\nFoo:  qux \t\r\nEmpty:\r\nX:y:z\r\n\r\n", 0,
-              "", "Foo=bar;foo=baz;Foo=qux;Empty=;X=y:z;");
+    expect_ok("NATS/1.0\r\nFoo: bar\r\nfoo: baz\r\nFoo:  qux \t\r\nEmpty:\r\nX:y:z\r\n\r\n", 0, "",
+              "Foo=bar;foo=baz;Foo=qux;Empty=;X=y:z;");
     expect_ok("NATS/1.0\r\n!#$%&'*+-.^_`|~09azAZ: v \xc3\xa9 \"q\"\r\n\r\n", 0, "",
               "!#$%&'*+-.^_`|~09azAZ=v \xc3\xa9 \"q\";");
 }
@@ -214,10 +214,10 @@ static void test_build_errors(void **state)
         const char *k, *v;
         int err;
     } v[] = {
-        {"", "v", NATS_HDR_EKEY},       {"a b", "v", NATS_HDR_EKEY},
-        {"a:b", "v", NATS_HDR_EKEY},    {"a\r\n", "v", NATS_HDR_EKEY},
+        {"", "v", NATS_HDR_EKEY},         {"a b", "v", NATS_HDR_EKEY},
+        {"a:b", "v", NATS_HDR_EKEY},      {"a\r\n", "v", NATS_HDR_EKEY},
         {"k", "a\r\nb", NATS_HDR_EVALUE}, {"k", "a\nb", NATS_HDR_EVALUE},
-        {"k", "\x01", NATS_HDR_EVALUE}, {"k", "\x7f", NATS_HDR_EVALUE},
+        {"k", "\x01", NATS_HDR_EVALUE},   {"k", "\x7f", NATS_HDR_EVALUE},
     };
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         nats_hdr_build_init(&b, buf, sizeof(buf), 0, span_make(NULL, 0));
@@ -241,7 +241,7 @@ static void test_build_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),  cmocka_unit_test(test_get),
+        cmocka_unit_test(test_parse),        cmocka_unit_test(test_get),
         cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_build),
         cmocka_unit_test(test_build_errors),
     };

@@ -24,8 +24,9 @@
 #include "proto/nats_client.h"
 #include "tests/support/natstest.h"
 
-#define INFO_OK "INFO {\"server_id\":\"hostile\",\"version\":\"2.9.10\",\"proto\":1,"           \
-                "\"headers\":true,\"max_payload\":1024}\r\n"
+#define INFO_OK                                                                                    \
+    "INFO {\"server_id\":\"hostile\",\"version\":\"2.9.10\",\"proto\":1,"                          \
+    "\"headers\":true,\"max_payload\":1024}\r\n"
 
 /* What the fake peer says: on accept, then after the client's PING. */
 struct script {

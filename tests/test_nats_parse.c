@@ -31,7 +31,7 @@ struct rec {
     const uint8_t *in_lo, *in_hi; /* the current delivery */
     int stop_after;               /* callbacks allowed before failing; -1 = never */
     int calls;
-    int in_place;                 /* messages delivered as spans into the input */
+    int in_place; /* messages delivered as spans into the input */
 };
 
 __attribute__((format(printf, 2, 3))) static void logf_(struct rec *r, const char *fmt, ...)
@@ -168,8 +168,7 @@ static void rec_free(struct rec *r)
 }
 
 /* Feeds in[0..n) in parts ending at cuts[0..ncuts) (ascending) and at n. */
-static int feed_parts(struct rec *r, const uint8_t *in, size_t n, const size_t *cuts,
-                      size_t ncuts)
+static int feed_parts(struct rec *r, const uint8_t *in, size_t n, const size_t *cuts, size_t ncuts)
 {
     size_t pos = 0;
     int rc = 0;
@@ -210,8 +209,7 @@ static int cmp_size(const void *a, const void *b)
  * Runs one vector all the ways; returns the reference (whole-feed) error
  * and leaves the reference log in *log_out (caller frees).
  */
-static int run_all(const uint8_t *in, size_t n, const struct opts *o, char **log_out,
-                   int *in_place)
+static int run_all(const uint8_t *in, size_t n, const struct opts *o, char **log_out, int *in_place)
 {
     struct rec ref, r;
     rec_init(&ref, o);
@@ -280,20 +278,19 @@ static const struct opts dflt = {0, 0, -1};
 static void test_all_ops(void **state)
 {
     (void)state;
-    static const char in[] =
-        "INFO {\"server_id\":\"x\"}\r\n"
-        "PING\r\n"
-        "MSG foo 1 5\r\nhello\r\n"
-        "MSG foo.bar 22 reply.x 0\r\n\r\n"
-        "HMSG a 3 12 17\r\nNATS/1.0\r\n\r\nhello\r\n"
-        "HMSG a 3 in.box 12 12\r\nNATS/1.0\r\n\r\n\r\n"
-        "+OK\r\n"
-        "-ERR 'Unknown Protocol Operation'\r\n"
-        "pong\r\n"
-        "msg lower 1 2\r\nhi\r\n"
-        "Msg\tfoo\t 18446744073709551615 \t2 \r\nhi\r\n"
-        "-err\r\n"
-        "MSG bin 7 4\r\n\r\n\0\n\r\n";
+    static const char in[] = "INFO {\"server_id\":\"x\"}\r\n"
+                             "PING\r\n"
+                             "MSG foo 1 5\r\nhello\r\n"
+                             "MSG foo.bar 22 reply.x 0\r\n\r\n"
+                             "HMSG a 3 12 17\r\nNATS/1.0\r\n\r\nhello\r\n"
+                             "HMSG a 3 in.box 12 12\r\nNATS/1.0\r\n\r\n\r\n"
+                             "+OK\r\n"
+                             "-ERR 'Unknown Protocol Operation'\r\n"
+                             "pong\r\n"
+                             "msg lower 1 2\r\nhi\r\n"
+                             "Msg\tfoo\t 18446744073709551615 \t2 \r\nhi\r\n"
+                             "-err\r\n"
+                             "MSG bin 7 4\r\n\r\n\0\n\r\n";
     expect_vec(VEC(in), &dflt, 0,
                "INFO len=17 json={\"server_id\":\"x\"}\n"
                "PING\n"
@@ -489,8 +486,7 @@ static void test_buffer(void **state)
     struct opts o = {0, 64, -1};
     rec_init(&r, &o);
     static const char big[] = "MSG a 1 100\r\n";
-    assert_int_equal(nats_parse_feed(&r.p, (const uint8_t *)big, sizeof(big) - 1),
-                     NATS_PARSE_EBUF);
+    assert_int_equal(nats_parse_feed(&r.p, (const uint8_t *)big, sizeof(big) - 1), NATS_PARSE_EBUF);
     rec_free(&r);
 
     /* Moving to a bigger buffer mid-message keeps what was assembled. */
@@ -693,11 +689,11 @@ static void test_info_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_all_ops),      cmocka_unit_test(test_zero_copy),
-        cmocka_unit_test(test_errors),       cmocka_unit_test(test_sticky),
-        cmocka_unit_test(test_line_limits),  cmocka_unit_test(test_max_payload),
-        cmocka_unit_test(test_buffer),       cmocka_unit_test(test_strerror),
-        cmocka_unit_test(test_info_fields),  cmocka_unit_test(test_info_limits),
+        cmocka_unit_test(test_all_ops),     cmocka_unit_test(test_zero_copy),
+        cmocka_unit_test(test_errors),      cmocka_unit_test(test_sticky),
+        cmocka_unit_test(test_line_limits), cmocka_unit_test(test_max_payload),
+        cmocka_unit_test(test_buffer),      cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_info_fields), cmocka_unit_test(test_info_limits),
         cmocka_unit_test(test_info_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -104,9 +104,9 @@ static void test_roundtrip(void **state)
                                          SPAN_LIT("with headers")),
                      0);
     /* Headers with an empty payload. */
-    assert_int_equal(nats_client_publish(e.c, SPAN_LIT("rt.empty"), span_make(NULL, 0), hdr,
-                                         span_make(NULL, 0)),
-                     0);
+    assert_int_equal(
+        nats_client_publish(e.c, SPAN_LIT("rt.empty"), span_make(NULL, 0), hdr, span_make(NULL, 0)),
+        0);
     assert_true(natstest_wait_msgs(e.l, got, 3, NATSTEST_WAIT_MS));
 
     assert_string_equal(got->m[0].subject, "rt.plain");
@@ -130,6 +130,21 @@ static void test_roundtrip(void **state)
     assert_int_equal(got->m[2].payload_len, 0);
     assert_int_equal(got->m[2].hdr_len, hdr.n);
 
+    /* A status line travels through and is surfaced. */
+    nats_hdr_build_init(&b, hbuf, sizeof(hbuf), NATS_HDR_STATUS_TIMEOUT,
+                        SPAN_LIT("Request Timeout"));
+    assert_int_equal(nats_hdr_build_finish(&b, &hdr), 0);
+    assert_int_equal(nats_client_publish(e.c, SPAN_LIT("rt.status"), span_make(NULL, 0), hdr,
+                                         span_make(NULL, 0)),
+                     0);
+    assert_true(natstest_wait_msgs(e.l, got, 4, NATSTEST_WAIT_MS));
+    struct nats_msg m = {.hdr = span_make(got->m[3].hdr, got->m[3].hdr_len)};
+    assert_int_equal(nats_client_msg_status(&m), NATS_HDR_STATUS_TIMEOUT);
+    m.hdr = span_make(got->m[1].hdr, got->m[1].hdr_len);
+    assert_int_equal(nats_client_msg_status(&m), 0);
+    m.hdr = span_make(NULL, 0);
+    assert_int_equal(nats_client_msg_status(&m), 0);
+
     /* Many messages, order kept, counters exact. */
     struct nats_client_stats st0, st1;
     nats_client_stats(e.c, &st0);
@@ -138,11 +153,11 @@ static void test_roundtrip(void **state)
         snprintf(p, sizeof(p), "%06d", i);
         assert_int_equal(pub(e.c, "rt.seq", p), 0);
     }
-    assert_true(natstest_wait_msgs(e.l, got, 2003, NATSTEST_WAIT_MS));
+    assert_true(natstest_wait_msgs(e.l, got, 2004, NATSTEST_WAIT_MS));
     for (int i = 0; i < 2000; i++) {
         char p[32];
         snprintf(p, sizeof(p), "%06d", i);
-        assert_memory_equal(got->m[3 + i].payload, p, 6);
+        assert_memory_equal(got->m[4 + i].payload, p, 6);
     }
     nats_client_stats(e.c, &st1);
     assert_int_equal(st1.msgs_out - st0.msgs_out, 2000);
@@ -346,28 +361,26 @@ static void test_max_payload(void **state)
     assert_non_null(info);
     assert_int_equal(info->max_payload, MAX_PAYLOAD);
     struct natstest_msgs *got = msgs_new();
-    assert_int_equal(nats_client_subscribe(e.c, SPAN_LIT("big"), span_make(NULL, 0),
-                                           natstest_on_msg, got, NULL),
-                     0);
+    assert_int_equal(
+        nats_client_subscribe(e.c, SPAN_LIT("big"), span_make(NULL, 0), natstest_on_msg, got, NULL),
+        0);
     assert_int_equal(natstest_flush(e.l, e.c), 0);
     uint8_t *data = malloc(MAX_PAYLOAD + 1);
     for (size_t i = 0; i <= MAX_PAYLOAD; i++)
         data[i] = (uint8_t)(i * 7);
     struct span none = span_make(NULL, 0);
-    assert_int_equal(nats_client_publish(e.c, SPAN_LIT("big"), none, none,
-                                         span_make(data, MAX_PAYLOAD + 1)),
-                     NATS_E_MAX_PAYLOAD);
-    assert_int_equal(nats_client_publish(e.c, SPAN_LIT("big"), none, none,
-                                         span_make(data, MAX_PAYLOAD)),
-                     0);
+    assert_int_equal(
+        nats_client_publish(e.c, SPAN_LIT("big"), none, none, span_make(data, MAX_PAYLOAD + 1)),
+        NATS_E_MAX_PAYLOAD);
+    assert_int_equal(
+        nats_client_publish(e.c, SPAN_LIT("big"), none, none, span_make(data, MAX_PAYLOAD)), 0);
     static const char hdr[] = "NATS/1.0\r\nK: v\r\n\r\n";
     struct span h = span_make(hdr, sizeof(hdr) - 1);
-    assert_int_equal(nats_client_publish(e.c, SPAN_LIT("big"), none, h,
-                                         span_make(data, MAX_PAYLOAD - h.n + 1)),
-                     NATS_E_MAX_PAYLOAD);
-    assert_int_equal(nats_client_publish(e.c, SPAN_LIT("big"), none, h,
-                                         span_make(data, MAX_PAYLOAD - h.n)),
-                     0);
+    assert_int_equal(
+        nats_client_publish(e.c, SPAN_LIT("big"), none, h, span_make(data, MAX_PAYLOAD - h.n + 1)),
+        NATS_E_MAX_PAYLOAD);
+    assert_int_equal(
+        nats_client_publish(e.c, SPAN_LIT("big"), none, h, span_make(data, MAX_PAYLOAD - h.n)), 0);
     assert_true(natstest_wait_msgs(e.l, got, 2, NATSTEST_WAIT_MS));
     assert_int_equal(got->m[0].payload_len, MAX_PAYLOAD);
     assert_memory_equal(got->m[0].payload, data, NATSTEST_KEEP);
@@ -401,8 +414,7 @@ static void test_validation_and_unsub(void **state)
 
     /* Auto-unsubscribe after 3 of 10. */
     struct nats_sub *s;
-    assert_int_equal(nats_client_subscribe(e.c, SPAN_LIT("au"), none, natstest_on_msg, got, &s),
-                     0);
+    assert_int_equal(nats_client_subscribe(e.c, SPAN_LIT("au"), none, natstest_on_msg, got, &s), 0);
     assert_int_equal(nats_client_unsubscribe(e.c, s, 3), 0);
     for (int i = 0; i < 10; i++)
         assert_int_equal(pub(e.c, "au", "m"), 0);
@@ -412,8 +424,7 @@ static void test_validation_and_unsub(void **state)
 
     /* Unsubscribe now: nothing more arrives. */
     struct natstest_msgs *g2 = msgs_new();
-    assert_int_equal(nats_client_subscribe(e.c, SPAN_LIT("un"), none, natstest_on_msg, g2, &s),
-                     0);
+    assert_int_equal(nats_client_subscribe(e.c, SPAN_LIT("un"), none, natstest_on_msg, g2, &s), 0);
     assert_int_equal(pub(e.c, "un", "1"), 0);
     assert_true(natstest_wait_msgs(e.l, g2, 1, NATSTEST_WAIT_MS));
     assert_int_equal(nats_client_unsubscribe(e.c, s, 0), 0);
@@ -482,8 +493,13 @@ static void test_url_forms(void **state)
     assert_null(nats_client_server_info(c));
     assert_int_equal(nats_client_state(c), NATS_CLIENT_IDLE);
     nats_client_destroy(c);
-    static const char *bad[] = {"", "nats://", "http://h:1", "nats://h:0", "nats://h:1,,",
-                                "nats://[fe80::1%eth0]:1", "nats://h/path?q"};
+    static const char *bad[] = {"",
+                                "nats://",
+                                "http://h:1",
+                                "nats://h:0",
+                                "nats://h:1,,",
+                                "nats://[fe80::1%eth0]:1",
+                                "nats://h/path?q"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cfg.urls = bad[i];
         assert_int_equal(nats_client_create(&c, l, &cfg, err, sizeof(err)), NATS_E_CONFIG);
@@ -529,10 +545,10 @@ static void test_drain(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_queue_group),
-        cmocka_unit_test(test_request_reply),   cmocka_unit_test(test_no_responders),
-        cmocka_unit_test(test_max_payload),     cmocka_unit_test(test_validation_and_unsub),
-        cmocka_unit_test(test_drain),           cmocka_unit_test(test_flow_control),
+        cmocka_unit_test(test_roundtrip),     cmocka_unit_test(test_queue_group),
+        cmocka_unit_test(test_request_reply), cmocka_unit_test(test_no_responders),
+        cmocka_unit_test(test_max_payload),   cmocka_unit_test(test_validation_and_unsub),
+        cmocka_unit_test(test_drain),         cmocka_unit_test(test_flow_control),
         cmocka_unit_test(test_url_forms),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

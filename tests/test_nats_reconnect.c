@@ -72,17 +72,15 @@ static void test_kill_restart(void **state)
     struct natstest_msgs *plain = calloc(1, sizeof(*plain));
     struct natstest_msgs *queued = calloc(1, sizeof(*queued));
     struct nats_sub *s1, *s2;
-    assert_int_equal(nats_client_subscribe(e.c, SPAN_LIT("rc.seq"), none(), natstest_on_msg,
-                                           plain, &s1),
-                     0);
+    assert_int_equal(
+        nats_client_subscribe(e.c, SPAN_LIT("rc.seq"), none(), natstest_on_msg, plain, &s1), 0);
     assert_int_equal(nats_client_subscribe(e.c, SPAN_LIT("rc.q.*"), SPAN_LIT("grp"),
                                            natstest_on_msg, queued, &s2),
                      0);
     uint64_t sid1 = nats_client_sub_sid(s1), sid2 = nats_client_sub_sid(s2);
     assert_int_equal(natstest_flush(e.l, e.c), 0);
-    assert_int_equal(nats_client_publish(e.c, SPAN_LIT("rc.seq"), none(), none(),
-                                         SPAN_LIT("before")),
-                     0);
+    assert_int_equal(
+        nats_client_publish(e.c, SPAN_LIT("rc.seq"), none(), none(), SPAN_LIT("before")), 0);
     assert_true(natstest_wait_msgs(e.l, plain, 1, NATSTEST_WAIT_MS));
 
     assert_int_equal(natsd_kill(e.d, SIGKILL), 0);
@@ -95,12 +93,11 @@ static void test_kill_restart(void **state)
     for (int i = 0; i < 100; i++) {
         char p[16];
         snprintf(p, sizeof(p), "%04d", i);
-        assert_int_equal(
-            nats_client_publish(e.c, SPAN_LIT("rc.seq"), none(), none(), span_cstr(p)), 0);
+        assert_int_equal(nats_client_publish(e.c, SPAN_LIT("rc.seq"), none(), none(), span_cstr(p)),
+                         0);
     }
-    assert_int_equal(nats_client_publish(e.c, SPAN_LIT("rc.q.x"), none(), none(),
-                                         SPAN_LIT("to the group")),
-                     0);
+    assert_int_equal(
+        nats_client_publish(e.c, SPAN_LIT("rc.q.x"), none(), none(), SPAN_LIT("to the group")), 0);
     struct nats_client_stats st;
     nats_client_stats(e.c, &st);
     assert_true(st.pending > 0);
@@ -123,9 +120,8 @@ static void test_kill_restart(void **state)
     assert_int_equal(nats_client_sub_sid(s2), sid2);
 
     /* Live traffic after the reconnect goes through the restored subs. */
-    assert_int_equal(nats_client_publish(e.c, SPAN_LIT("rc.seq"), none(), none(),
-                                         SPAN_LIT("after")),
-                     0);
+    assert_int_equal(
+        nats_client_publish(e.c, SPAN_LIT("rc.seq"), none(), none(), SPAN_LIT("after")), 0);
     assert_true(natstest_wait_msgs(e.l, plain, 102, NATSTEST_WAIT_MS));
     assert_int_equal(natstest_flush(e.l, e.c), 0);
     nats_client_stats(e.c, &st);
@@ -149,8 +145,8 @@ static void test_buffer_full(void **state)
     struct env e;
     env_open(&e, small_buffer);
     struct natstest_msgs *got = calloc(1, sizeof(*got));
-    assert_int_equal(
-        nats_client_subscribe(e.c, SPAN_LIT("bf"), none(), natstest_on_msg, got, NULL), 0);
+    assert_int_equal(nats_client_subscribe(e.c, SPAN_LIT("bf"), none(), natstest_on_msg, got, NULL),
+                     0);
     assert_int_equal(natstest_flush(e.l, e.c), 0);
     assert_int_equal(natsd_kill(e.d, SIGKILL), 0);
     assert_true(natstest_run_until(e.l, disconnected, &e.ev, NATSTEST_WAIT_MS));
@@ -165,9 +161,9 @@ static void test_buffer_full(void **state)
     assert_int_equal(rc, NATS_E_BUFFER_FULL);
     assert_int_equal(ok, 15);
     /* Still refused, never silently dropped; a smaller one still fits. */
-    assert_int_equal(nats_client_publish(e.c, SPAN_LIT("bf"), none(), none(),
-                                         span_make(data, sizeof(data))),
-                     NATS_E_BUFFER_FULL);
+    assert_int_equal(
+        nats_client_publish(e.c, SPAN_LIT("bf"), none(), none(), span_make(data, sizeof(data))),
+        NATS_E_BUFFER_FULL);
     assert_int_equal(nats_client_publish(e.c, SPAN_LIT("bf"), none(), none(), SPAN_LIT("x")), 0);
 
     assert_int_equal(natsd_restart(e.d), 0);
@@ -215,11 +211,9 @@ static void test_first_connect_waits(void **state)
     struct nats_client *c = natstest_client(l, &cfg);
     struct natstest_msgs *got = calloc(1, sizeof(*got));
     /* Subscriptions and publishes made before the first connection. */
-    assert_int_equal(nats_client_subscribe(c, SPAN_LIT("early"), none(), natstest_on_msg, got,
-                                           NULL),
-                     0);
-    assert_int_equal(nats_client_publish(c, SPAN_LIT("early"), none(), none(), SPAN_LIT("1")),
-                     0);
+    assert_int_equal(
+        nats_client_subscribe(c, SPAN_LIT("early"), none(), natstest_on_msg, got, NULL), 0);
+    assert_int_equal(nats_client_publish(c, SPAN_LIT("early"), none(), none(), SPAN_LIT("1")), 0);
     natstest_run_for(l, 300);
     assert_int_equal(ev.connected, 0);
     assert_int_equal(nats_client_state(c), NATS_CLIENT_CONNECTING);
@@ -256,8 +250,8 @@ static void test_max_reconnects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kill_restart),       cmocka_unit_test(test_buffer_full),
-        cmocka_unit_test(test_stale_server),       cmocka_unit_test(test_first_connect_waits),
+        cmocka_unit_test(test_kill_restart),   cmocka_unit_test(test_buffer_full),
+        cmocka_unit_test(test_stale_server),   cmocka_unit_test(test_first_connect_waits),
         cmocka_unit_test(test_max_reconnects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

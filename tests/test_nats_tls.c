@@ -35,8 +35,9 @@ static int setup(void **state)
     char conf[4096];
     if (testcerts_create(&f.tc) != 0)
         return -1;
-    snprintf(conf, sizeof(conf), "tls {\n  cert_file: \"%s\"\n  key_file: \"%s\"\n  timeout: 2\n}\n",
-             f.tc.server, f.tc.server_key);
+    snprintf(conf, sizeof(conf),
+             "tls {\n  cert_file: \"%s\"\n  key_file: \"%s\"\n  timeout: 2\n}\n", f.tc.server,
+             f.tc.server_key);
     struct natsd_opts o = {.conf = conf};
     if (natsd_start(&f.tls, &o) != 0)
         return -1;
@@ -72,16 +73,14 @@ static void roundtrip(struct loop *l, struct nats_client *c)
 {
     struct natstest_msgs *got = calloc(1, sizeof(*got));
     struct nats_sub *s;
-    assert_int_equal(nats_client_subscribe(c, SPAN_LIT("tls.x"), none(), natstest_on_msg, got,
-                                           &s),
+    assert_int_equal(nats_client_subscribe(c, SPAN_LIT("tls.x"), none(), natstest_on_msg, got, &s),
                      0);
     assert_int_equal(natstest_flush(l, c), 0);
     size_t big = 200000;
     uint8_t *data = malloc(big);
     for (size_t i = 0; i < big; i++)
         data[i] = (uint8_t)(i % 251);
-    assert_int_equal(nats_client_publish(c, SPAN_LIT("tls.x"), none(), none(), SPAN_LIT("hi")),
-                     0);
+    assert_int_equal(nats_client_publish(c, SPAN_LIT("tls.x"), none(), none(), SPAN_LIT("hi")), 0);
     assert_int_equal(
         nats_client_publish(c, SPAN_LIT("tls.x"), none(), none(), span_make(data, big)), 0);
     for (int i = 0; i < 500; i++)

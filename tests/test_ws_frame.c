@@ -631,10 +631,10 @@ static void test_control_rules(void **state)
 
 static void test_close_codes_on_wire(void **state)
 {
-    static const unsigned bad[] = {0,    1,    999,  1004, 1005, 1006, 1012,
+    static const unsigned bad[] = {0,    1,    999,  1004, 1005, 1006,
                                    1015, 1016, 2000, 2999, 5000, 65535};
-    static const unsigned good[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009,
-                                    1010, 1011, 3000, 3999, 4000, 4999};
+    static const unsigned good[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                                    1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
     struct vb v = {0};
 
     (void)state;
@@ -973,7 +973,7 @@ static void test_close_code_valid(void **state)
     (void)state;
     for (unsigned c = 0; c < 70000; c++) {
         int expect =
-            (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1011) || (c >= 3000 && c <= 4999);
+            (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) || (c >= 3000 && c <= 4999);
         assert_int_equal(ws_frame_close_code_valid(c), expect);
     }
 }

@@ -136,8 +136,7 @@ void natstest_run_for(struct loop *l, int ms)
     natstest_run_until(l, NULL, NULL, ms);
 }
 
-void natstest_config(struct nats_client_config *cfg, const char *urls,
-                     struct natstest_events *ev)
+void natstest_config(struct nats_client_config *cfg, const char *urls, struct natstest_events *ev)
 {
     nats_client_config_defaults(cfg);
     cfg->urls = urls;

@@ -70,8 +70,7 @@ void natstest_run_for(struct loop *l, int ms);
  * Fills *cfg with test defaults: urls, the given events recorder, quick
  * reconnects (20 ms steps, 200 ms cap, 10 ms jitter), 1 s connect timeout.
  */
-void natstest_config(struct nats_client_config *cfg, const char *urls,
-                     struct natstest_events *ev);
+void natstest_config(struct nats_client_config *cfg, const char *urls, struct natstest_events *ev);
 
 /* Creates and connects a client with cfg; fails the test on error. */
 struct nats_client *natstest_client(struct loop *l, const struct nats_client_config *cfg);
