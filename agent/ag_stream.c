@@ -132,6 +132,10 @@ static int resp_head(void *cookie, const struct http_resp *r)
         x->fail_why = h8s_resp_encode_strerror(rc);
         return -1;
     }
+    if (!h8s_resp_encode_fits(&x->enc, hlen + TAIL, 0)) {
+        x->fail_why = "response head larger than max_payload";
+        return -1;
+    }
     x->hlen = hlen;
     x->boff = hlen + TAIL;
     x->blen = 0;

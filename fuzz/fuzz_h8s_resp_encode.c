@@ -97,18 +97,21 @@ static int on_body(void *cookie, const uint8_t *p, size_t n)
     if (!r->ok || !r->stream)
         return 0;
     uint64_t avail = n;
-    for (int spins = 0; avail > 0; spins++) {
+    int starved = 0;
+    while (avail > 0) {
         struct span hdr;
         uint64_t take = 0, before = r->enc.sent;
         int rc = h8s_resp_encode_chunk(&r->enc, avail, sb, sizeof(sb), &hdr, &take);
         if (rc < 0)
             abort();
         if (rc == 0) {
-            if (spins > 100000)
-                return 0; /* a max_payload too small for any chunk */
+            /* Blocked right after a grant: max_payload leaves no room. */
+            if (starved++)
+                return 0;
             h8s_resp_encode_credit(&r->enc, r->enc.credit + r->credit_step);
             continue;
         }
+        starved = 0;
         struct h8s_ctl c;
         if (take == 0 || take > avail || hdr.n + take > r->enc.max_payload ||
             r->enc.sent > r->enc.credit || r->enc.sent != before + take ||
