@@ -106,8 +106,7 @@ static const struct loop_conn_ops bconn_ops = {
     .on_close = bconn_closed,
 };
 
-struct ag_bconn *ag_backend_acquire(struct ag_backend *be, struct ag_xchg *x, bool fresh,
-                                    int *err)
+struct ag_bconn *ag_backend_acquire(struct ag_backend *be, struct ag_xchg *x, bool fresh, int *err)
 {
     struct agent *ag = be->ag;
     struct ag_bconn *bc = fresh ? NULL : be->idle;

@@ -93,10 +93,10 @@ void ag_config_parse(struct ag_config *cfg, int argc, char **argv);
 /* ------------------------------------------------------------- routes */
 
 struct ag_route {
-    char host[AG_HOST_MAX];      /* lower-cased, as registered for interest */
+    char host[AG_HOST_MAX]; /* lower-cased, as registered for interest */
     uint8_t rhost[SUBJECT_HOST_MAX];
     size_t rhost_len;
-    char base[URL_MAX_LEN];      /* backend URL path without trailing '/' */
+    char base[URL_MAX_LEN]; /* backend URL path without trailing '/' */
     struct ag_backend *be;
     struct h8s_req_decode_route dr; /* spans into this struct and be */
     struct nats_sub *sub_root, *sub_path;
@@ -113,14 +113,14 @@ int ag_config_routes(struct agent *ag, const struct ag_config *cfg, char *err, s
 
 struct ag_backend {
     struct agent *ag;
-    char name[AG_HOST_MAX];      /* host as written in the URL (IPv6 without brackets) */
+    char name[AG_HOST_MAX];          /* host as written in the URL (IPv6 without brackets) */
     char authority[AG_HOST_MAX + 8]; /* "host:port" for Host with --rewrite-host */
     char port_str[8];
     uint16_t port;
-    bool is_name;                /* needs DNS */
+    bool is_name; /* needs DNS */
     struct sockaddr_storage addr;
-    socklen_t addrlen;           /* 0 while unresolved */
-    struct ag_bconn *idle;       /* most recently used first */
+    socklen_t addrlen;     /* 0 while unresolved */
+    struct ag_bconn *idle; /* most recently used first */
     unsigned nidle, nconns;
 };
 
@@ -128,14 +128,14 @@ struct ag_backend {
 struct ag_bconn {
     struct ag_backend *be;
     struct loop_conn *c;
-    struct ag_xchg *x;       /* the exchange using it; NULL while idle or closing */
-    struct ag_bconn *next;   /* idle list */
+    struct ag_xchg *x;     /* the exchange using it; NULL while idle or closing */
+    struct ag_bconn *next; /* idle list */
     struct loop_timer t_idle;
     struct http_resp_parser rp;
-    uint64_t uses;           /* exchanges started on it */
+    uint64_t uses; /* exchanges started on it */
     bool connected;
     bool closing;
-    bool extra;              /* bytes after a complete response: not reusable */
+    bool extra; /* bytes after a complete response: not reusable */
     uint8_t head[AG_RESP_HEAD_MAX];
 };
 
@@ -144,8 +144,7 @@ struct ag_bconn {
  * exchange x. Returns it, or NULL with *err set (-EHOSTUNREACH when be is
  * unresolved, -EMFILE, -ENOMEM, ...).
  */
-struct ag_bconn *ag_backend_acquire(struct ag_backend *be, struct ag_xchg *x, bool fresh,
-                                    int *err);
+struct ag_bconn *ag_backend_acquire(struct ag_backend *be, struct ag_xchg *x, bool fresh, int *err);
 
 /*
  * The exchange is done with bc. reusable: the response was complete, the
@@ -188,13 +187,13 @@ struct ag_xchg {
     struct agent *ag;
     struct ag_route *rt;
     struct ag_bconn *bc;
-    struct ag_xchg *id_next;    /* hash chain by id */
-    struct ag_xchg *close_next; /* hash chain by close subject */
-    struct ag_xchg *blk_next;   /* NATS back-pressure list */
+    struct ag_xchg *id_next;     /* hash chain by id */
+    struct ag_xchg *close_next;  /* hash chain by close subject */
+    struct ag_xchg *blk_next;    /* NATS back-pressure list */
     struct ag_xchg *prev, *next; /* every live exchange */
-    struct loop_timer t_idle;   /* --backend-timeout, reset by progress */
-    struct loop_timer t_grant;  /* polls for request-body credit */
-    struct loop_timer t_probe;  /* AG_PROBE_MS: unknown length, decide to stream */
+    struct loop_timer t_idle;    /* --backend-timeout, reset by progress */
+    struct loop_timer t_grant;   /* polls for request-body credit */
+    struct loop_timer t_probe;   /* AG_PROBE_MS: unknown length, decide to stream */
     char id[RAND_ID_LEN + 1];
     uint32_t id_hash, close_hash;
     uint8_t agent_subj[SUBJECT_REPLY_MAX];
@@ -205,31 +204,31 @@ struct ag_xchg {
     size_t close_len;
 
     /* request */
-    unsigned rflags;         /* H8S_REQ_DECODE_F_* */
-    struct h8s_ctl_rx rx;    /* request-body stream */
-    uint64_t body_written;   /* request-body bytes handed to the backend socket */
-    uint8_t *replay;         /* copy of head + body for a retry, or NULL */
+    unsigned rflags;       /* H8S_REQ_DECODE_F_* */
+    struct h8s_ctl_rx rx;  /* request-body stream */
+    uint64_t body_written; /* request-body bytes handed to the backend socket */
+    uint8_t *replay;       /* copy of head + body for a retry, or NULL */
     size_t replay_len;
-    bool req_sent;           /* the whole request is queued to the backend */
-    bool got_resp;           /* a response byte arrived from the backend */
-    bool ready_pending;      /* "ready" not yet published */
-    bool credit_pending;     /* a grant not yet published */
+    bool req_sent;       /* the whole request is queued to the backend */
+    bool got_resp;       /* a response byte arrived from the backend */
+    bool ready_pending;  /* "ready" not yet published */
+    bool credit_pending; /* a grant not yet published */
     bool retried;
 
     /* response */
     struct h8s_resp_encode enc;
     enum ag_mode mode;
     int status;
-    uint64_t resp_cl;        /* announced Content-Length (HEAD/304), or body size */
-    bool resp_done;          /* the backend response is complete */
-    bool resp_keepalive;     /* the backend allows another exchange on the connection */
-    bool head_out;           /* the first response message is published */
-    bool end_pending;        /* only the end message remains */
-    bool paused;             /* backend reads paused (credit or NATS) */
-    bool probe_over;         /* AG_PROBE_MS passed: stream what is collected */
-    bool blocked;            /* on ag->blocked, waiting for NATS to drain */
-    bool has_agent_subj;     /* subscribed id known to the gateway */
-    const char *fail_why;    /* why a response callback stopped the parser */
+    uint64_t resp_cl;     /* announced Content-Length (HEAD/304), or body size */
+    bool resp_done;       /* the backend response is complete */
+    bool resp_keepalive;  /* the backend allows another exchange on the connection */
+    bool head_out;        /* the first response message is published */
+    bool end_pending;     /* only the end message remains */
+    bool paused;          /* backend reads paused (credit or NATS) */
+    bool probe_over;      /* AG_PROBE_MS passed: stream what is collected */
+    bool blocked;         /* on ag->blocked, waiting for NATS to drain */
+    bool has_agent_subj;  /* subscribed id known to the gateway */
+    const char *fail_why; /* why a response callback stopped the parser */
     /* a framed chunk or end message that NATS back-pressure held back */
     uint8_t pend_hdr[H8S_RESP_ENCODE_SEQ_HDR_MAX];
     size_t pend_hdr_len;
@@ -359,7 +358,7 @@ struct agent {
     /* exchanges */
     struct ag_xchg **by_id, **by_close; /* hash tables, nbuckets each */
     size_t nbuckets;
-    struct ag_xchg *live;     /* every live exchange */
+    struct ag_xchg *live; /* every live exchange */
     struct ag_xchg *free_list;
     size_t nfree, nxchg;
     struct ag_xchg *blocked, *blocked_tail;

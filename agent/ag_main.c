@@ -38,20 +38,19 @@ size_t ag_max_payload(const struct agent *ag)
 void ag_log_stats(const struct agent *ag)
 {
     const struct ag_stats *s = &ag->st;
-    log_emit(LOG_INFO, "stats", LOG_UINT("requests", s->requests), LOG_UINT("invalid", s->invalid),
-             LOG_UINT("overloaded", s->overloaded), LOG_UINT("single", s->single),
-             LOG_UINT("streamed", s->streamed), LOG_UINT("errors", s->errors),
-             LOG_UINT("aborted", s->aborted), LOG_UINT("status_2xx", s->status_class[2]),
-             LOG_UINT("status_3xx", s->status_class[3]), LOG_UINT("status_4xx", s->status_class[4]),
-             LOG_UINT("status_5xx", s->status_class[5]),
-             LOG_UINT("backend_connects", s->backend_connects),
-             LOG_UINT("backend_reuses", s->backend_reuses),
-             LOG_UINT("backend_fails", s->backend_fails),
-             LOG_UINT("backend_timeouts", s->backend_timeouts), LOG_UINT("retries", s->retries),
-             LOG_UINT("stream_errors", s->stream_errors),
-             LOG_UINT("gateway_aborts", s->gateway_aborts), LOG_UINT("bytes_in", s->bytes_in),
-             LOG_UINT("bytes_out", s->bytes_out), LOG_UINT("nats_blocked", s->nats_blocked),
-             LOG_UINT("in_flight", ag->nxchg));
+    log_emit(
+        LOG_INFO, "stats", LOG_UINT("requests", s->requests), LOG_UINT("invalid", s->invalid),
+        LOG_UINT("overloaded", s->overloaded), LOG_UINT("single", s->single),
+        LOG_UINT("streamed", s->streamed), LOG_UINT("errors", s->errors),
+        LOG_UINT("aborted", s->aborted), LOG_UINT("status_2xx", s->status_class[2]),
+        LOG_UINT("status_3xx", s->status_class[3]), LOG_UINT("status_4xx", s->status_class[4]),
+        LOG_UINT("status_5xx", s->status_class[5]),
+        LOG_UINT("backend_connects", s->backend_connects),
+        LOG_UINT("backend_reuses", s->backend_reuses), LOG_UINT("backend_fails", s->backend_fails),
+        LOG_UINT("backend_timeouts", s->backend_timeouts), LOG_UINT("retries", s->retries),
+        LOG_UINT("stream_errors", s->stream_errors), LOG_UINT("gateway_aborts", s->gateway_aborts),
+        LOG_UINT("bytes_in", s->bytes_in), LOG_UINT("bytes_out", s->bytes_out),
+        LOG_UINT("nats_blocked", s->nats_blocked), LOG_UINT("in_flight", ag->nxchg));
 }
 
 /* ------------------------------------------------------------ NATS events */
@@ -184,8 +183,7 @@ static int subscribe_all(struct agent *ag)
         return rc;
     ag->inbox_wild_len = (size_t)rc;
     if ((rc = nats_client_subscribe(ag->nc, span_make(ag->inbox_wild, ag->inbox_wild_len),
-                                    span_make(NULL, 0), ag_xchg_on_agent_msg, ag,
-                                    &ag->sub_inbox)))
+                                    span_make(NULL, 0), ag_xchg_on_agent_msg, ag, &ag->sub_inbox)))
         return rc;
     return nats_client_subscribe(ag->nc, SPAN_LIT(SUBJECT_CONN_CLOSED_PREFIX ">"),
                                  span_make(NULL, 0), ag_xchg_on_closed, ag, &ag->sub_closed);

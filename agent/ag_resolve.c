@@ -69,8 +69,7 @@ int ag_resolve_startup(struct agent *ag, char *err, size_t errlen)
             continue;
         int rc = resolve_one(be->name, be->port_str, &ss, &len);
         if (rc != 0) {
-            snprintf(err, errlen, "cannot resolve backend host %s: %s", be->name,
-                     gai_strerror(rc));
+            snprintf(err, errlen, "cannot resolve backend host %s: %s", be->name, gai_strerror(rc));
             return -EHOSTUNREACH;
         }
         ag_backend_set_addr(be, (const struct sockaddr *)&ss, len);

@@ -216,8 +216,8 @@ static void block(struct ag_xchg *x)
  * failed for good. */
 static int pub(struct ag_xchg *x, struct span hdr, struct span data)
 {
-    int rc = nats_client_publish(x->ag->nc, span_make(x->reply, x->reply_len),
-                                 span_make(NULL, 0), hdr, data);
+    int rc = nats_client_publish(x->ag->nc, span_make(x->reply, x->reply_len), span_make(NULL, 0),
+                                 hdr, data);
     if (rc == 0)
         return 0;
     if (rc == NATS_E_AGAIN || rc == NATS_E_BUFFER_FULL) {
@@ -263,8 +263,7 @@ static int stream_out(struct ag_xchg *x)
         }
         struct span h;
         uint64_t take;
-        rc = h8s_resp_encode_chunk(&x->enc, x->blen, x->pend_hdr, sizeof(x->pend_hdr), &h,
-                                   &take);
+        rc = h8s_resp_encode_chunk(&x->enc, x->blen, x->pend_hdr, sizeof(x->pend_hdr), &h, &take);
         if (rc < 0)
             return -1;
         if (rc == 0)
@@ -357,8 +356,8 @@ out:
         ag_xchg_finish(x, NULL);
         return 1;
     }
-    set_paused(x, x->blocked ||
-                      (x->mode == AG_MODE_STREAM && (x->blen > 0 || x->pend_hdr_len > 0)));
+    set_paused(x,
+               x->blocked || (x->mode == AG_MODE_STREAM && (x->blen > 0 || x->pend_hdr_len > 0)));
     return 0;
 }
 

@@ -81,8 +81,7 @@ static void unlink_xchg(struct agent *ag, struct ag_xchg *x)
         }
     }
     if (x->close_len) {
-        for (pp = &ag->by_close[x->close_hash & (ag->nbuckets - 1)]; *pp;
-             pp = &(*pp)->close_next) {
+        for (pp = &ag->by_close[x->close_hash & (ag->nbuckets - 1)]; *pp; pp = &(*pp)->close_next) {
             if (*pp == x) {
                 *pp = x->close_next;
                 break;
@@ -436,8 +435,8 @@ void ag_xchg_abort(struct ag_xchg *x, const char *reason, bool tell_gateway)
         uint8_t b[H8S_CTL_HDR_MAX];
         struct span hdr;
         if (h8s_ctl_build_abort(b, sizeof(b), span_cstr(reason), &hdr) == 0)
-            nats_client_publish(ag->nc, span_make(x->reply, x->reply_len), span_make(NULL, 0),
-                                hdr, span_make(NULL, 0));
+            nats_client_publish(ag->nc, span_make(x->reply, x->reply_len), span_make(NULL, 0), hdr,
+                                span_make(NULL, 0));
     }
     x->outcome = "aborted";
     ag_xchg_finish(x, reason);

@@ -44,8 +44,8 @@ static void roundtrip(const struct h8s_ctl *c)
             !span_eq(back.reason, c->reason))
             abort();
     }
-    if (h8s_ctl_build_seq(buf, sizeof(buf), c->seq, &out) != 0 ||
-        h8s_ctl_parse(&back, out) != 0 || back.seq != c->seq || back.kind != H8S_CTL_DATA)
+    if (h8s_ctl_build_seq(buf, sizeof(buf), c->seq, &out) != 0 || h8s_ctl_parse(&back, out) != 0 ||
+        back.seq != c->seq || back.kind != H8S_CTL_DATA)
         abort();
     if (h8s_ctl_build_credit(buf, sizeof(buf), c->credit, &out) != 0 ||
         h8s_ctl_parse(&back, out) != 0 || back.credit != c->credit || back.kind != H8S_CTL_CREDIT)
@@ -87,8 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     abort();
                 if (r < 0)
                     failed = 1;
-                if (rx.received > rx.granted ||
-                    (declared != UINT64_MAX && rx.received > declared))
+                if (rx.received > rx.granted || (declared != UINT64_MAX && rx.received > declared))
                     abort();
                 uint64_t credit;
                 if (h8s_ctl_rx_grant(&rx, rx.received, window, &credit) &&

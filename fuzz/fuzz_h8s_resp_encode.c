@@ -130,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct run r;
     static uint8_t hb[8192];
-    static const size_t payloads[16] = {16,   40,   64,    100,   128,   256,   512,    1024,
+    static const size_t payloads[16] = {16,   40,   64,    100,   128,   256,     512, 1024,
                                         2048, 4096, 16384, 65536, 70000, 1 << 20, 300, 90};
     if (size < 2)
         return 0;

@@ -155,8 +155,7 @@ int h8s_ctl_rx_msg(struct h8s_ctl_rx *rx, const struct h8s_ctl *c, size_t n);
  * small step, and a sender that exhausted its credit always gets more once
  * half of it is consumed); 0 otherwise. Records the grant.
  */
-int h8s_ctl_rx_grant(struct h8s_ctl_rx *rx, uint64_t consumed, uint64_t window,
-                     uint64_t *credit);
+int h8s_ctl_rx_grant(struct h8s_ctl_rx *rx, uint64_t consumed, uint64_t window, uint64_t *credit);
 
 /* Static description of an H8S_CTL_E_* code. */
 const char *h8s_ctl_strerror(int err);

@@ -112,8 +112,8 @@ static int method_body_expected(struct span m)
 static int dropped(struct span k, const struct http_head_field *f, size_t nf)
 {
     return is_internal(k) || span_eq_nocase(k, SPAN_LIT("Host")) ||
-           span_eq_nocase(k, SPAN_LIT("Content-Length")) ||
-           span_eq_nocase(k, SPAN_LIT("Expect")) || http_head_hop_by_hop(k, f, nf);
+           span_eq_nocase(k, SPAN_LIT("Content-Length")) || span_eq_nocase(k, SPAN_LIT("Expect")) ||
+           http_head_hop_by_hop(k, f, nf);
 }
 
 /* Reads the header block into s and the field table. */

@@ -68,7 +68,8 @@
 
 /* Errors (negative). h8s_req_decode_status maps them to HTTP statuses. */
 #define H8S_REQ_DECODE_E_SUBJECT (-1) /* not a request subject of this route: 400 */
-#define H8S_REQ_DECODE_E_HEADERS (-2) /* malformed header block or repeated singular header: 400 */
+#define H8S_REQ_DECODE_E_HEADERS (-2) /* malformed header block or repeated singular header: 400   \
+                                       */
 #define H8S_REQ_DECODE_E_PATH (-3)    /* X-H8s-Original-Path unusable: 400 */
 #define H8S_REQ_DECODE_E_HOST (-4)    /* Host not a DNS name or IP literal: 400 */
 #define H8S_REQ_DECODE_E_NUMBER (-5)  /* bad Content-Length or X-H8s-Window: 400 */

@@ -88,8 +88,7 @@ static int skipped(struct span name, const struct http_resp *r)
     return http_head_hop_by_hop(name, r->fields, r->nfields);
 }
 
-void h8s_resp_encode_init(struct h8s_resp_encode *e, size_t max_payload, int flow,
-                          uint64_t window)
+void h8s_resp_encode_init(struct h8s_resp_encode *e, size_t max_payload, int flow, uint64_t window)
 {
     e->max_payload = max_payload;
     e->flow = flow != 0;

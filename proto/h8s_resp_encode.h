@@ -72,8 +72,7 @@ struct h8s_resp_encode {
  * its value: body bytes allowed before the first credit); flow == 0 means
  * no credit limit.
  */
-void h8s_resp_encode_init(struct h8s_resp_encode *e, size_t max_payload, int flow,
-                          uint64_t window);
+void h8s_resp_encode_init(struct h8s_resp_encode *e, size_t max_payload, int flow, uint64_t window);
 
 /*
  * Writes the open header block for r (the backend's final response head)

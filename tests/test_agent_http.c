@@ -126,8 +126,11 @@ static void test_methods(void **state)
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         const char *m = methods[i];
         int with_body = strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
-        struct agtest_req q = {.method = m, .path = "/echo/m", .query = "x=1",
-                               .body = with_body ? "hello" : NULL, .body_len = with_body ? 5 : 0};
+        struct agtest_req q = {.method = m,
+                               .path = "/echo/m",
+                               .query = "x=1",
+                               .body = with_body ? "hello" : NULL,
+                               .body_len = with_body ? 5 : 0};
         r = roundtrip(&q);
         assert_true(r->single);
         expect_echo(r, m, "/echo/m", "x=1");
@@ -177,11 +180,25 @@ static void test_headers_both_ways(void **state)
     (void)state;
     struct agtest_reply *r;
     char v[256];
-    const char *hdrs[] = {"X-Multi",        "1",           "X-Multi",       "2",
-                          "Cookie",         "a=1; b=2",    "X-H8s-Secret",  "internal",
-                          "Connection",     "X-Hop",       "X-Hop",         "hop",
-                          "Keep-Alive",     "timeout=5",   "Accept",        "text/html, */*;q=0.1",
-                          "Authorization",  "Bearer t0k",  NULL};
+    const char *hdrs[] = {"X-Multi",
+                          "1",
+                          "X-Multi",
+                          "2",
+                          "Cookie",
+                          "a=1; b=2",
+                          "X-H8s-Secret",
+                          "internal",
+                          "Connection",
+                          "X-Hop",
+                          "X-Hop",
+                          "hop",
+                          "Keep-Alive",
+                          "timeout=5",
+                          "Accept",
+                          "text/html, */*;q=0.1",
+                          "Authorization",
+                          "Bearer t0k",
+                          NULL};
     struct agtest_req q = {.path = "/echo/h", .hdrs = hdrs};
     r = roundtrip(&q);
     const char *b = body(r);
@@ -257,8 +274,8 @@ static void test_bodies(void **state)
     for (size_t i = 0; i < 4; i++) {
         struct agtest_reply *r;
         char sha[65], want[100];
-        struct agtest_req q = {.method = "POST", .path = "/echo/up", .body = up,
-                               .body_len = sizes[i]};
+        struct agtest_req q = {
+            .method = "POST", .path = "/echo/up", .body = up, .body_len = sizes[i]};
         r = roundtrip(&q);
         agtest_pattern_sha(sizes[i], sha);
         snprintf(want, sizeof(want), "\"body_sha256\": \"%s\"", sha);

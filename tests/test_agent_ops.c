@@ -84,7 +84,10 @@ static void stop_clean(struct agtest_proc *p)
 
 static struct agtest_reply *get(const char *host, const char *path, uint64_t window)
 {
-    struct agtest_req q = {.host = host, .path = path, .window = window, .keep = E.keep,
+    struct agtest_req q = {.host = host,
+                           .path = path,
+                           .window = window,
+                           .keep = E.keep,
                            .keep_cap = sizeof(E.keep) - 1};
     struct agtest_reply *r = agtest_request(&E.gw, &q);
     assert_non_null(r);

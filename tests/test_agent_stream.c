@@ -135,8 +135,8 @@ static void test_download_without_flow_control(void **state)
 static void test_sse_events_one_by_one(void **state)
 {
     (void)state;
-    struct agtest_req q = {.path = "/sse/5/300", .window = 65536, .keep = E.keep,
-                           .keep_cap = sizeof(E.keep) - 1};
+    struct agtest_req q = {
+        .path = "/sse/5/300", .window = 65536, .keep = E.keep, .keep_cap = sizeof(E.keep) - 1};
     struct agtest_reply *r = agtest_request(&E.gw, &q);
     assert_non_null(r);
     assert_true(agtest_wait(&E.gw, r, AGTEST_WAIT_MS));
@@ -163,9 +163,13 @@ static void test_sse_events_one_by_one(void **state)
 static void upload(uint64_t n, bool declared)
 {
     char sha[65], want[100];
-    struct agtest_req q = {.method = "PUT", .path = "/echo/up", .stream_body = true,
-                           .declared = declared ? (int64_t)n : -1, .window = 65536,
-                           .keep = E.keep, .keep_cap = sizeof(E.keep) - 1};
+    struct agtest_req q = {.method = "PUT",
+                           .path = "/echo/up",
+                           .stream_body = true,
+                           .declared = declared ? (int64_t)n : -1,
+                           .window = 65536,
+                           .keep = E.keep,
+                           .keep_cap = sizeof(E.keep) - 1};
     struct agtest_reply *r = agtest_request(&E.gw, &q);
     assert_non_null(r);
     int rc = agtest_send_body(&E.gw, r, n, 300000);
@@ -208,8 +212,8 @@ static bool is_ready(void *arg)
 static void test_upload_stream_gap(void **state)
 {
     (void)state;
-    struct agtest_req q = {.method = "POST", .path = "/echo/up", .stream_body = true,
-                           .declared = 100};
+    struct agtest_req q = {
+        .method = "POST", .path = "/echo/up", .stream_body = true, .declared = 100};
     struct agtest_reply *r = agtest_request(&E.gw, &q);
     assert_non_null(r);
     assert_true(natstest_run_until(E.gw.l, is_ready, r, AGTEST_WAIT_MS));

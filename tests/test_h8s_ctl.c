@@ -80,10 +80,11 @@ static void test_numbers(void **state)
 static void test_subject_ok(void **state)
 {
     (void)state;
-    const char *good[] = {"a", "_INBOX.h8s.abc.def", "h8s.control.connection.closed.x.y",
-                          "a.b*.c", "a.>b", "x-y_z.0"};
-    const char *bad[] = {"", ".", "a.", ".a", "a..b", "a.*", "*", ">", "a.>", "a b",
-                         "a\tb", "a\x01", "caf\xc3\xa9", "a\x7f"};
+    const char *good[] = {
+        "a",      "_INBOX.h8s.abc.def", "h8s.control.connection.closed.x.y", "a.b*.c", "a.>b",
+        "x-y_z.0"};
+    const char *bad[] = {"",  ".",   "a.",  ".a",   "a..b",  "a.*",         "*",
+                         ">", "a.>", "a b", "a\tb", "a\x01", "caf\xc3\xa9", "a\x7f"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         assert_true(h8s_ctl_subject_ok(span_cstr(good[i])));
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -174,9 +175,8 @@ static void test_builders(void **state)
     char subj[H8S_CTL_SUBJECT_MAX];
 
     memset(subj, 'x', sizeof(subj));
-    assert_int_equal(h8s_ctl_build_ready(buf, sizeof(buf), span_make(subj, sizeof(subj)),
-                                         UINT64_MAX, &out),
-                     0);
+    assert_int_equal(
+        h8s_ctl_build_ready(buf, sizeof(buf), span_make(subj, sizeof(subj)), UINT64_MAX, &out), 0);
     assert_int_equal(h8s_ctl_parse(&c, out), 0);
     assert_int_equal(c.kind, H8S_CTL_READY);
     assert_true(c.credit == UINT64_MAX);

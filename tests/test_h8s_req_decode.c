@@ -90,7 +90,8 @@ static int back_head(void *cookie, const struct http_req *r)
     b->flags = r->flags;
     b->cl = r->content_length;
     for (size_t i = 0; i < r->nfields; i++) {
-        if (r->fields[i].name.n >= 6 && strncasecmp((const char *)r->fields[i].name.p, "x-h8s-", 6) == 0)
+        if (r->fields[i].name.n >= 6 &&
+            strncasecmp((const char *)r->fields[i].name.p, "x-h8s-", 6) == 0)
             b->internal = 1;
     }
     return 0;
@@ -112,8 +113,8 @@ static void reparse(const struct h8s_req_decode *d, struct back *b)
     /* The head alone: complete when no body is announced, else waiting
      * for it. */
     if (b->heads != 1 || (rc != HTTP_REQ_OK && rc != HTTP_REQ_DONE))
-        fail_msg("head did not parse back (%d, %s):\n%.*s", rc, http_req_reason(&p),
-                 (int)d->head.n, (const char *)d->head.p);
+        fail_msg("head did not parse back (%d, %s):\n%.*s", rc, http_req_reason(&p), (int)d->head.n,
+                 (const char *)d->head.p);
     assert_int_equal(used, d->head.n);
     assert_int_equal(rc == HTTP_REQ_DONE, !(d->flags & H8S_REQ_DECODE_F_STREAM) && d->body.n == 0);
     assert_false(b->internal);
@@ -146,9 +147,8 @@ static unsigned expect_head(const struct h8s_req_decode_route *rt, const char *s
     return flags;
 }
 
-static int decode_err(const struct h8s_req_decode_route *rt, const char *subject,
-                      const char *reply, const char *const *kv, const char *data,
-                      struct h8s_req_decode *d)
+static int decode_err(const struct h8s_req_decode_route *rt, const char *subject, const char *reply,
+                      const char *const *kv, const char *data, struct h8s_req_decode *d)
 {
     struct msg o;
     msg_make(&o, subject, reply, kv, data, strlen(data));
@@ -158,17 +158,17 @@ static int decode_err(const struct h8s_req_decode_route *rt, const char *subject
 }
 
 #define GW_HEADERS(path, query)                                                                    \
-    "Host", "app.example.com", "X-H8s-PublishSubject", "h8s.http.GET.com.example.app",            \
+    "Host", "app.example.com", "X-H8s-PublishSubject", "h8s.http.GET.com.example.app",             \
         "X-H8s-ReplySubject", "_INBOX.h8s.gw.r1", "X-H8s-Original-Query", query,                   \
         "X-H8s-Original-Path", path, "X-H8s-Connection-Close-Subject",                             \
-        "h8s.control.connection.closed.gw.r1", "X-Forwarded-For", "10.0.0.1",                     \
-        "X-Forwarded-Proto", "http", "X-Forwarded-Host", "app.example.com"
+        "h8s.control.connection.closed.gw.r1", "X-Forwarded-For", "10.0.0.1", "X-Forwarded-Proto", \
+        "http", "X-Forwarded-Host", "app.example.com"
 
 static void test_gateway_request(void **state)
 {
     (void)state;
-    const char *kv[] = {GW_HEADERS("/a/b.html", "x=1&y=%20"), "Accept", "*/*", "X-H8s-Window",
-                        "65536", NULL};
+    const char *kv[] = {
+        GW_HEADERS("/a/b.html", "x=1&y=%20"), "Accept", "*/*", "X-H8s-Window", "65536", NULL};
     struct msg o;
     struct h8s_req_decode d;
     msg_make(&o, "h8s.http.GET.com.example.app.a.b%2Ehtml", "_INBOX.h8s.gw.r1", kv, "", 0);
@@ -240,24 +240,42 @@ static void test_base_path(void **state)
 static void test_headers_dropped_and_kept(void **state)
 {
     (void)state;
-    const char *kv[] = {"x-h8s-anything", "1",
-                        "X-H8S-PUBLISHSUBJECT", "s",
-                        "Connection", "keep-alive, X-Hop",
-                        "X-Hop", "secret",
-                        "Keep-Alive", "timeout=5",
-                        "Te", "trailers",
-                        "Transfer-Encoding", "chunked",
-                        "Upgrade", "websocket",
-                        "Proxy-Authorization", "Basic x",
-                        "Proxy-Connection", "close",
-                        "Expect", "100-continue",
-                        "Content-Length", "3",
-                        "Cookie", "a=1",
-                        "Cookie", "b=2",
-                        "X-Multi", "1",
-                        "X-Multi", "2",
-                        "Status", "kept",
-                        "Accept-Language", "nb, en;q=0.5",
+    const char *kv[] = {"x-h8s-anything",
+                        "1",
+                        "X-H8S-PUBLISHSUBJECT",
+                        "s",
+                        "Connection",
+                        "keep-alive, X-Hop",
+                        "X-Hop",
+                        "secret",
+                        "Keep-Alive",
+                        "timeout=5",
+                        "Te",
+                        "trailers",
+                        "Transfer-Encoding",
+                        "chunked",
+                        "Upgrade",
+                        "websocket",
+                        "Proxy-Authorization",
+                        "Basic x",
+                        "Proxy-Connection",
+                        "close",
+                        "Expect",
+                        "100-continue",
+                        "Content-Length",
+                        "3",
+                        "Cookie",
+                        "a=1",
+                        "Cookie",
+                        "b=2",
+                        "X-Multi",
+                        "1",
+                        "X-Multi",
+                        "2",
+                        "Status",
+                        "kept",
+                        "Accept-Language",
+                        "nb, en;q=0.5",
                         NULL};
     unsigned f = expect_head(&route, "h8s.http.POST.com.example.app.form", "r", kv, "a=b",
                              "POST /form HTTP/1.1\r\nHost: app.example.com\r\n"
@@ -274,8 +292,8 @@ static void test_host(void **state)
     const char *kv1[] = {"Host", "App.Example.COM:8443", NULL};
     expect_head(&route, "h8s.http.GET.com.example.app", "r", kv1, "",
                 "GET / HTTP/1.1\r\nHost: App.Example.COM:8443\r\n\r\n");
-    const char *bad[] = {"", "a b", "evil.com\tx", "*.example.com", "a>b", "[::1%eth0]",
-                         "x.com:99999", "under_score.com"};
+    const char *bad[] = {"",    "a b",        "evil.com\tx", "*.example.com",
+                         "a>b", "[::1%eth0]", "x.com:99999", "under_score.com"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *kv[] = {"Host", bad[i], NULL};
         assert_int_equal(decode_err(&route, "h8s.http.GET.com.example.app", "r", kv, "", &d),
@@ -324,8 +342,8 @@ static void test_bodies(void **state)
     f = expect_head(&route, "h8s.http.POST.com.example.app.up", "r", kv1, "",
                     "POST /up HTTP/1.1\r\nHost: app.example.com\r\n"
                     "Content-Length: 10485760\r\n\r\n");
-    assert_int_equal(f, H8S_REQ_DECODE_F_STREAM | H8S_REQ_DECODE_F_FALLBACK |
-                            H8S_REQ_DECODE_F_LENGTH);
+    assert_int_equal(f,
+                     H8S_REQ_DECODE_F_STREAM | H8S_REQ_DECODE_F_FALLBACK | H8S_REQ_DECODE_F_LENGTH);
     const char *kv2[] = {"x-h8s-body", "STREAM", NULL};
     f = expect_head(&route, "h8s.http.POST.com.example.app.up", "r", kv2, "",
                     "POST /up HTTP/1.1\r\nHost: app.example.com\r\n"
@@ -355,12 +373,12 @@ static void test_subjects_and_reply(void **state)
     (void)state;
     struct h8s_req_decode d;
     const char *bad[] = {
-        "h8s.http.GET.com.example",        "h8s.http.GET.com.example.apps",
-        "h8s.http.GET.org.example.app",    "h8s.ws.GET.com.example.app",
-        "h8s.http..com.example.app",       "h8s.http.GET.com.example.app.",
-        "h8s.http.GET.com.example.app..x", "h8s.http.GET.com.example.app.a b",
+        "h8s.http.GET.com.example",         "h8s.http.GET.com.example.apps",
+        "h8s.http.GET.org.example.app",     "h8s.ws.GET.com.example.app",
+        "h8s.http..com.example.app",        "h8s.http.GET.com.example.app.",
+        "h8s.http.GET.com.example.app..x",  "h8s.http.GET.com.example.app.a b",
         "h8s.http.CONNECT.com.example.app", "h8s.http.G(T.com.example.app",
-        "h8s.http.*.com.example.app",      "h8s.http.GET.com.example.app.a\x01",
+        "h8s.http.*.com.example.app",       "h8s.http.GET.com.example.app.a\x01",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(decode_err(&route, bad[i], "r", NULL, "", &d), H8S_REQ_DECODE_E_SUBJECT);

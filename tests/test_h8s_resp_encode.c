@@ -35,8 +35,7 @@ static int on_head(void *cookie, const struct http_resp *r)
 {
     struct built *b = cookie;
     b->heads++;
-    b->rc = h8s_resp_encode_head(r, b->block, sizeof(b->block) - H8S_RESP_ENCODE_TAIL_MAX,
-                                 &b->len);
+    b->rc = h8s_resp_encode_head(r, b->block, sizeof(b->block) - H8S_RESP_ENCODE_TAIL_MAX, &b->len);
     return 0;
 }
 
@@ -105,17 +104,18 @@ static void test_head_fields(void **state)
 {
     (void)state;
     expect_block("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nContent-Length: 5\r\n"
-                  "x-h8s-secret: 1\r\nX-H8S-Agent-Subject: evil\r\nstatus: 500\r\n"
-                  "Status-Code: 500\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nhello",
-                  "NATS/1.0\r\nStatus-Code: 200\r\nStatus: 200 OK\r\n"
-                  "Content-Type: text/plain\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n");
+                 "x-h8s-secret: 1\r\nX-H8S-Agent-Subject: evil\r\nstatus: 500\r\n"
+                 "Status-Code: 500\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nhello",
+                 "NATS/1.0\r\nStatus-Code: 200\r\nStatus: 200 OK\r\n"
+                 "Content-Type: text/plain\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n");
     /* Hop-by-hop fields, and those Connection names, never pass. */
     expect_block("HTTP/1.1 404 Not Found\r\nConnection: close, X-Private\r\nX-Private: 1\r\n"
                  "Keep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\nTrailer: X\r\n"
                  "Upgrade: h2c\r\nProxy-Authenticate: Basic\r\nX-Kept: yes\r\n\r\n0\r\n\r\n",
                  "NATS/1.0\r\nStatus-Code: 404\r\nStatus: 404 Not Found\r\nX-Kept: yes\r\n");
     /* No reason phrase: the standard one; an unknown status keeps the number. */
-    expect_block("HTTP/1.1 204\r\n\r\n", "NATS/1.0\r\nStatus-Code: 204\r\nStatus: 204 No Content\r\n");
+    expect_block("HTTP/1.1 204\r\n\r\n",
+                 "NATS/1.0\r\nStatus-Code: 204\r\nStatus: 204 No Content\r\n");
     expect_block("HTTP/1.1 299\r\nContent-Length: 0\r\n\r\n",
                  "NATS/1.0\r\nStatus-Code: 299\r\nStatus: 299\r\n");
     /* A custom reason is kept, and odd-but-legal name characters too. */
@@ -294,8 +294,7 @@ static void test_stream_unlimited_and_payload(void **state)
     assert_int_equal(h8s_resp_encode_stream(&e, buf, sizeof(buf), &len, SPAN_LIT("")), 0);
     assert_true(h8s_resp_encode_room(&e, len) == 100 - len);
     for (uint64_t s = 1; total < 10000; s++) {
-        assert_int_equal(h8s_resp_encode_chunk(&e, 10000 - total, sb, sizeof(sb), &hdr, &take),
-                         1);
+        assert_int_equal(h8s_resp_encode_chunk(&e, 10000 - total, sb, sizeof(sb), &hdr, &take), 1);
         assert_true(take > 0 && hdr.n + take <= 100);
         total += take;
     }

@@ -104,8 +104,8 @@ int agtest_agent_start(struct agtest_proc *p, const char *url, const char *const
     const char *tmp = getenv("TMPDIR");
     memset(p, 0, sizeof(*p));
     snprintf(exe, sizeof(exe), "%s/h8srd", build && *build ? build : "build");
-    snprintf(p->log_path, sizeof(p->log_path), "%s/h8srd-test-%d-%u.log", tmp && *tmp ? tmp : "/tmp",
-             (int)getpid(), seq++);
+    snprintf(p->log_path, sizeof(p->log_path), "%s/h8srd-test-%d-%u.log",
+             tmp && *tmp ? tmp : "/tmp", (int)getpid(), seq++);
     snprintf(urlarg, sizeof(urlarg), "--nats-url=%s", url);
     int logfd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (logfd < 0)
@@ -518,8 +518,8 @@ struct agtest_reply *agtest_request(struct agtest_gw *g, const struct agtest_req
     r->window = q->window;
     r->granted = q->window;
 
-    int sn = subject_request(subj, sizeof(subj), span_cstr(method), span_cstr(host),
-                             span_cstr(path));
+    int sn =
+        subject_request(subj, sizeof(subj), span_cstr(method), span_cstr(host), span_cstr(path));
     if (sn < 0)
         return NULL;
     struct nats_hdr_builder b;

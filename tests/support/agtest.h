@@ -79,46 +79,46 @@ uint16_t agtest_dead_port(void);
 
 /* What the test asks for; unset fields default sensibly. */
 struct agtest_req {
-    const char *method;        /* "GET" */
-    const char *host;          /* "app.test" */
-    const char *path;          /* raw path, "/" */
-    const char *query;         /* raw query, NULL: none */
-    const char *const *hdrs;   /* extra "Key", "Value", ..., NULL */
+    const char *method;      /* "GET" */
+    const char *host;        /* "app.test" */
+    const char *path;        /* raw path, "/" */
+    const char *query;       /* raw query, NULL: none */
+    const char *const *hdrs; /* extra "Key", "Value", ..., NULL */
     const void *body;
     size_t body_len;
-    uint64_t window;           /* X-H8s-Window; 0: none (a Go gateway) */
-    bool no_original;          /* omit X-H8s-Original-Path/-Query */
-    bool stream_body;          /* X-H8s-Body: stream; send with agtest_send_body */
-    int64_t declared;          /* Content-Length of a streamed body; -1: none */
-    uint8_t *keep;             /* keep the first keep_cap body bytes here */
+    uint64_t window;  /* X-H8s-Window; 0: none (a Go gateway) */
+    bool no_original; /* omit X-H8s-Original-Path/-Query */
+    bool stream_body; /* X-H8s-Body: stream; send with agtest_send_body */
+    int64_t declared; /* Content-Length of a streamed body; -1: none */
+    uint8_t *keep;    /* keep the first keep_cap body bytes here */
     size_t keep_cap;
-    bool manual_credit;        /* the test grants response credit itself */
+    bool manual_credit; /* the test grants response credit itself */
 };
 
 /* One exchange as the gateway sees it. */
 struct agtest_reply {
-    char subject[80];      /* the reply subject */
-    char close_subj[96];   /* the connection-close subject */
+    char subject[80];    /* the reply subject */
+    char close_subj[96]; /* the connection-close subject */
     int nmsgs, ndata;
     bool done, single, streamed, ended, aborted, no_responders, plain, bad, overflow;
-    int status;            /* Status-Code */
+    int status; /* Status-Code */
     bool has_cl;
     uint64_t cl;
     char agent_subject[128];
-    bool ready;            /* request-body stream: "ready" seen */
-    uint64_t body_credit;  /* credit the agent granted for the request body */
+    bool ready;           /* request-body stream: "ready" seen */
+    uint64_t body_credit; /* credit the agent granted for the request body */
     uint64_t next_seq;
-    uint8_t hdr[8192];     /* first message's header block */
+    uint8_t hdr[8192]; /* first message's header block */
     size_t hdr_len;
     crypto_hash_sha256_state sha;
     uint64_t body_len;
-    uint8_t *keep;         /* first keep_cap body bytes (caller's buffer) */
+    uint8_t *keep; /* first keep_cap body bytes (caller's buffer) */
     size_t keep_cap, keep_len;
     uint64_t t_ms[AGTEST_TIMES_MAX]; /* arrival of each data message */
     size_t t_len[AGTEST_TIMES_MAX];
     /* response flow control, when the request had a window */
     uint64_t window, granted;
-    bool manual_credit;    /* the test grants itself (agtest_grant) */
+    bool manual_credit; /* the test grants itself (agtest_grant) */
     char abort_reason[64];
 };
 
