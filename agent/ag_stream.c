@@ -143,10 +143,11 @@ static int resp_head(void *cookie, const struct http_resp *r)
      * resource's, and without one the answer is an empty stream. */
     bool described = (x->rflags & H8S_REQ_DECODE_F_HEAD) || r->status == 304;
     if (r->flags & HTTP_RESP_F_NO_BODY) {
+        x->resp_cl = described ? r->content_length : 0;
         if (described && !r->has_content_length)
             rc = start_stream(x);
         else
-            rc = close_single(x, x->resp_cl = described ? r->content_length : 0);
+            rc = close_single(x, x->resp_cl);
     } else if (r->flags & HTTP_RESP_F_CONTENT_LENGTH) {
         if (h8s_resp_encode_fits(&x->enc, hlen + TAIL, r->content_length)) {
             x->resp_cl = r->content_length;

@@ -349,6 +349,35 @@ static void test_rewrite_host_and_base(void **state)
     agtest_proc_forget(&rw);
 }
 
+/* Configuration the Go h8srd way (environment), a backend by name, and
+ * SIGHUP: counters logged, names resolved again off the loop. */
+static void test_env_and_names(void **state)
+{
+    (void)state;
+    struct agtest_proc p;
+    char url[64];
+    snprintf(url, sizeof(url), "http://localhost:%u/echo", E.app.port);
+    setenv("H8SRD_HOSTNAME", "env1.test,env2.test", 1);
+    setenv("H8SRD_BACKEND_URL", url, 1);
+    int rc = agtest_agent_start(&p, natsd_url(E.nats), NULL, true);
+    unsetenv("H8SRD_HOSTNAME");
+    unsetenv("H8SRD_BACKEND_URL");
+    assert_int_equal(rc, 0);
+    const char *hosts[] = {"env1.test", "env2.test"};
+    for (int i = 0; i < 2; i++) {
+        struct agtest_req q = {.host = hosts[i], .path = "/e"};
+        struct agtest_reply *r = roundtrip(&q);
+        expect_echo(r, "GET", "/echo/e", "");
+    }
+    kill(p.pid, SIGHUP);
+    assert_true(agtest_log_wait(&p, "event=backend_resolved host=localhost", 5000));
+    assert_true(agtest_log_wait(&p, "event=stats requests=2", 1000));
+    struct agtest_req q = {.host = "env2.test", .path = "/after-hup"};
+    expect_echo(roundtrip(&q), "GET", "/echo/after-hup", "");
+    assert_int_equal(agtest_proc_stop(&p, SIGTERM, 5000), 0);
+    agtest_proc_forget(&p);
+}
+
 static void test_no_listening_socket(void **state)
 {
     (void)state;
@@ -385,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_refused_requests),
         cmocka_unit_test(test_rewrite_host_and_base),
+        cmocka_unit_test(test_env_and_names),
         cmocka_unit_test(test_no_listening_socket),
         cmocka_unit_test(test_bad_flag),
     };
