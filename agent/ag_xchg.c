@@ -249,6 +249,12 @@ void ag_xchg_on_request(struct nats_client *nc, struct nats_sub *sub, const stru
                                   h8s_req_decode_strerror(rc));
         return;
     }
+    if (ag->finishing) {
+        /* Sent before our unsubscribe reached the server, delivered after
+         * the last exchange ended: too late to start one. */
+        refuse(ag, rt, d.reply, 503, "refused", "agent shutting down");
+        return;
+    }
     if (ag->nxchg >= (size_t)ag->cfg->max_exchanges) {
         ag->st.overloaded++;
         refuse(ag, rt, d.reply, 503, "overloaded", "too many exchanges in flight");

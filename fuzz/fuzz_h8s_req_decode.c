@@ -9,9 +9,11 @@
  *
  * Invariants on success: the head parses back with the strict request
  * parser (proto/http_req) as exactly one head, with the same method and
- * target, the Host the decoder reports, no X-H8s-* field, and the body
- * framing announced; the target holds no byte that needs escaping. Either
- * way the reply span, when set, is a valid subject inside the message.
+ * target, the Host the decoder reports, no X-H8s-* field, the body framing
+ * announced, and no injected field (each is one the decoder adds or an
+ * entry of the message, byte for byte); the target holds no byte that
+ * needs escaping. Either way the reply span, when set, is a valid subject
+ * inside the message.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,8 +26,26 @@
 
 struct back {
     const struct h8s_req_decode *d;
+    const struct h8s_req_decode_route *rt;
+    struct span hdr; /* the message's header block */
     int heads;
 };
+
+/* 1 when the message's header block has exactly this entry. */
+static int from_message(struct span hdr, struct span k, struct span v)
+{
+    struct nats_hdr h;
+    struct nats_hdr_iter it;
+    struct span mk, mv;
+    if (hdr.n == 0 || nats_hdr_parse(&h, hdr) != 0)
+        return 0;
+    nats_hdr_iter_init(&it, &h);
+    while (nats_hdr_next(&it, &mk, &mv)) {
+        if (span_eq(mk, k) && span_eq(mv, v))
+            return 1;
+    }
+    return 0;
+}
 
 static int inside(struct span s, const uint8_t *p, size_t n)
 {
@@ -39,10 +59,20 @@ static int on_head(void *cookie, const struct http_req *r)
     b->heads++;
     if (!span_eq(r->method_name, d->method) || !span_eq(r->target, d->target))
         abort();
+    /* No injection: every field is one we add, or an entry of the message. */
     for (size_t i = 0; i < r->nfields; i++) {
-        struct span k = r->fields[i].name;
+        struct span k = r->fields[i].name, v = r->fields[i].value;
         if (k.n >= 6 && span_eq_nocase(span_make(k.p, 6), SPAN_LIT("X-H8s-")))
             abort();
+        if (span_eq(k, SPAN_LIT("Host"))) {
+            if (!span_eq(v, b->rt->rewrite_host ? b->rt->authority : d->host))
+                abort();
+        } else if (!span_eq(k, SPAN_LIT("Content-Length")) &&
+                   !span_eq(k, SPAN_LIT("Transfer-Encoding")) &&
+                   !(b->rt->rewrite_host && span_eq(k, SPAN_LIT("X-Forwarded-Host"))) &&
+                   !from_message(b->hdr, k, v)) {
+            abort();
+        }
     }
     if ((d->flags & H8S_REQ_DECODE_F_LENGTH) &&
         (!(r->flags & HTTP_REQ_F_CONTENT_LENGTH) || r->content_length != d->content_length))
@@ -64,20 +94,19 @@ static int common_method(struct span m)
     return 0;
 }
 
-static void check_head(const struct h8s_req_decode *d, const struct h8s_req_decode_route *rt)
+static void check_head(const struct h8s_req_decode *d, const struct h8s_req_decode_route *rt,
+                       struct span hdr)
 {
     static uint8_t hb[H8S_REQ_DECODE_HEAD_MAX];
     struct http_req_parser p;
     struct http_req_config cfg = {sizeof(hb), HTTP_HEAD_MAX_FIELDS, UINT64_MAX};
-    struct back b = {d, 0};
+    struct back b = {d, rt, hdr, 0};
     size_t used;
     for (size_t i = 0; i < d->target.n; i++) {
         uint8_t c = d->target.p[i];
         if (c <= ' ' || c >= 0x7f || c == '#')
             abort();
     }
-    if (!span_eq(rt->rewrite_host ? rt->authority : d->host, d->host) && !rt->rewrite_host)
-        abort();
     if (http_req_init(&p, &cfg, hb, sizeof(hb), &ops, &b) != 0)
         abort();
     int rc = http_req_feed(&p, d->head.p, d->head.n, &used);
@@ -156,6 +185,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if ((d.flags & H8S_REQ_DECODE_F_STREAM) && (d.body.n || !d.reply.n))
         abort();
-    check_head(&d, &rt);
+    check_head(&d, &rt, hdr);
     return 0;
 }
