@@ -269,23 +269,31 @@ static void teardown(struct agent *ag)
 
 int main(int argc, char **argv)
 {
-    static struct ag_config cfg;
-    static struct agent ag;
+    /* The two root objects are large (flag lists, route tables): heap, not
+     * stack. Everything else hangs off them. */
+    struct ag_config *cfg = calloc(1, sizeof(*cfg));
+    struct agent *ag = calloc(1, sizeof(*ag));
     char err[256];
 
-    ag_config_parse(&cfg, argc, argv);
-    daemon_log_apply(&cfg.log);
-    ag.cfg = &cfg;
-    ag.backend_timeout_ms = (unsigned)(cfg.backend_timeout_ns / UNITS_MS);
-    ag.drain_timeout_ms = (unsigned)(cfg.drain_timeout_ns / UNITS_MS);
-    if (ag_config_routes(&ag, &cfg, err, sizeof(err)) != 0)
+    if (!cfg || !ag) {
+        fprintf(stderr, "%s: out of memory\n", AG_PROG);
+        return EXIT_FAILURE;
+    }
+    ag_config_parse(cfg, argc, argv);
+    daemon_log_apply(&cfg->log);
+    ag->cfg = cfg;
+    ag->backend_timeout_ms = (unsigned)(cfg->backend_timeout_ns / UNITS_MS);
+    ag->drain_timeout_ms = (unsigned)(cfg->drain_timeout_ns / UNITS_MS);
+    if (ag_config_routes(ag, cfg, err, sizeof(err)) != 0)
         fail_usage(err);
 
     int rc = -1;
-    if (start(&ag) == 0) {
-        const struct daemon_hooks hooks = {.drain = on_drain, .reload = on_reload, .arg = &ag};
-        rc = daemon_run(ag.loop, AG_PROG, &hooks);
+    if (start(ag) == 0) {
+        const struct daemon_hooks hooks = {.drain = on_drain, .reload = on_reload, .arg = ag};
+        rc = daemon_run(ag->loop, AG_PROG, &hooks);
     }
-    teardown(&ag);
+    teardown(ag);
+    free(ag);
+    free(cfg);
     return rc < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
