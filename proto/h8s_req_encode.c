@@ -129,8 +129,10 @@ struct span h8s_req_encode_route(const struct http_req *req, unsigned flags)
     return req->host;
 }
 
-/* Fields the gateway drops or writes itself. */
-static int skipped(const struct http_req *r, struct span name, unsigned flags)
+/* Fields the gateway drops or writes itself. has_conn: the request has a
+ * Connection field, whose list may name more hop-by-hop fields (checked
+ * only then: most requests have none, and the check scans every field). */
+static int skipped(const struct http_req *r, struct span name, unsigned flags, int has_conn)
 {
     static const char *const own[] = {
         "Host",          "Content-Length",    "Expect",           "X-Forwarded-For",
@@ -143,7 +145,7 @@ static int skipped(const struct http_req *r, struct span name, unsigned flags)
             return 1;
     if ((flags & H8S_REQ_ENC_STRIP_AUTH) && span_eq_nocase(name, SPAN_LIT("Authorization")))
         return 1;
-    return http_head_hop_by_hop(name, r->fields, r->nfields);
+    return http_head_hop_by_hop(name, r->fields, has_conn ? r->nfields : 0);
 }
 
 static void forwarded_for(struct w *w, const struct http_req *r, struct span addr)
@@ -251,8 +253,9 @@ int h8s_req_encode(struct h8s_req_encode_out *out, uint8_t *buf, size_t cap,
     if (w.cap > NATS_HDR_MAX)
         w.cap = NATS_HDR_MAX;
     put(&w, "NATS/1.0\r\n", 10);
+    int has_conn = http_head_find(r->fields, r->nfields, SPAN_LIT("Connection"), 0) >= 0;
     for (size_t i = 0; i < r->nfields; i++) {
-        if (!skipped(r, r->fields[i].name, in->flags))
+        if (!skipped(r, r->fields[i].name, in->flags, has_conn))
             field_as(&w, r->fields[i].name, r->fields[i].value, 1);
     }
     field(&w, SPAN_LIT("Host"), r->host);
