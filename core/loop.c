@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,6 +34,23 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+int loop_addr_check(const struct sockaddr *sa, socklen_t len)
+{
+    if (sa == NULL || len > sizeof(struct sockaddr_storage))
+        return -EINVAL;
+    if (sa->sa_family == AF_INET)
+        return len < sizeof(struct sockaddr_in) ? -EINVAL : 0;
+    if (sa->sa_family == AF_INET6)
+        return len < sizeof(struct sockaddr_in6) ? -EINVAL : 0;
+    return -EAFNOSUPPORT;
+}
+
+int loop_tcp_socket(int family)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    return fd < 0 ? -errno : fd;
 }
 
 static uint64_t clock_ms(void)
@@ -458,6 +476,7 @@ static int sys_work(struct loop *l, unsigned *state, int fd, enum loop_op op, vo
  */
 static void loop_prepare(struct loop *l)
 {
+    struct loop_work *w;
     int r;
 
     l->stalled = 0;
@@ -469,40 +488,26 @@ static void loop_prepare(struct loop *l)
         l->stalled = 1;
         return;
     }
-    while (l->lwork_head != NULL) {
-        struct loop_listener *ls = l->lwork_head;
+    while ((w = loop_workq_pop(&l->lwork)) != NULL) {
+        struct loop_listener *ls = LOOP_CONTAINER_OF(w, struct loop_listener, work);
 
-        l->lwork_head = ls->work_next;
-        if (l->lwork_head == NULL)
-            l->lwork_tail = NULL;
-        ls->work_next = NULL;
         ls->flags &= ~LOOP_LF_ON_WORK;
         if (loop_listen_work(ls) < 0) {
             /* Out of SQEs: put it back at the front, retry next time. */
             ls->flags |= LOOP_LF_ON_WORK;
-            ls->work_next = l->lwork_head;
-            l->lwork_head = ls;
-            if (l->lwork_tail == NULL)
-                l->lwork_tail = ls;
+            loop_workq_push_front(&l->lwork, w);
             l->stalled = 1;
             return;
         }
     }
     loop_conn_unstarve(l);
-    while (l->work_head != NULL) {
-        struct loop_conn *c = l->work_head;
+    while ((w = loop_workq_pop(&l->work)) != NULL) {
+        struct loop_conn *c = LOOP_CONTAINER_OF(w, struct loop_conn, work);
 
-        l->work_head = c->work_next;
-        if (l->work_head == NULL)
-            l->work_tail = NULL;
-        c->work_next = NULL;
         c->flags &= ~LOOP_CF_ON_WORK;
         if (loop_conn_work(c) < 0) {
             c->flags |= LOOP_CF_ON_WORK;
-            c->work_next = l->work_head;
-            l->work_head = c;
-            if (l->work_tail == NULL)
-                l->work_tail = c;
+            loop_workq_push_front(&l->work, w);
             l->stalled = 1;
             return;
         }
