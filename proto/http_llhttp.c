@@ -47,8 +47,7 @@ int http_llhttp_pause(struct http_llhttp *m, int why)
     return HPE_PAUSED;
 }
 
-int http_llhttp_step(struct http_llhttp *m, const uint8_t *data, size_t len, size_t *used,
-                     int *err)
+int http_llhttp_step(struct http_llhttp *m, const uint8_t *data, size_t len, size_t *used, int *err)
 {
     size_t k = len;
     int complete = 1;

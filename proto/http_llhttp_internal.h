@@ -34,11 +34,11 @@
 #define HTTP_LLHTTP_E_TOO_MANY (-2) /* over the field limit */
 
 /* http_llhttp_step results. */
-#define HTTP_LLHTTP_MORE 0        /* *used bytes consumed; go on */
-#define HTTP_LLHTTP_END 1         /* a message ended (pause is PAUSE_END) */
-#define HTTP_LLHTTP_E_SCAN (-1)   /* *err: HTTP_HEAD_E_*; *used: offset of the bad byte */
-#define HTTP_LLHTTP_E_PARSE (-2)  /* *err: llhttp_errno_t; *used: 0 */
-#define HTTP_LLHTTP_E_SPILL (-3)  /* a straddling head did not fit the head buffer */
+#define HTTP_LLHTTP_MORE 0         /* *used bytes consumed; go on */
+#define HTTP_LLHTTP_END 1          /* a message ended (pause is PAUSE_END) */
+#define HTTP_LLHTTP_E_SCAN (-1)    /* *err: HTTP_HEAD_E_*; *used: offset of the bad byte */
+#define HTTP_LLHTTP_E_PARSE (-2)   /* *err: llhttp_errno_t; *used: 0 */
+#define HTTP_LLHTTP_E_SPILL (-3)   /* a straddling head did not fit the head buffer */
 #define HTTP_LLHTTP_E_TRAILER (-4) /* the trailer section ended but llhttp's message did not */
 
 /*

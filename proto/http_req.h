@@ -110,7 +110,7 @@ struct http_req_parser {
     uint64_t max_body;
     uint64_t body_seen;
     size_t ext_bytes;
-    int rc;        /* sticky result once failed */
+    int rc; /* sticky result once failed */
     int status;
     const char *reason;
 };
