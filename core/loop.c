@@ -11,7 +11,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +20,7 @@
 #include <unistd.h>
 
 #include "core/loop_internal.h"
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#include "core/outbuf.h"
 
 int loop_addr_check(const struct sockaddr *sa, socklen_t len)
 {
@@ -90,25 +76,25 @@ static int config_check(struct loop_config *c, const struct loop_config *in, cha
             c->out_limit = in->out_limit;
     }
     if (c->max_conns > LOOP_MAX_SLOTS) {
-        seterr(err, errlen, "loop: max_conns %u exceeds %u", c->max_conns, LOOP_MAX_SLOTS);
+        outbuf_errf(err, errlen, "loop: max_conns %u exceeds %u", c->max_conns, LOOP_MAX_SLOTS);
         return -EINVAL;
     }
     if (c->ring_entries > 32768) {
-        seterr(err, errlen, "loop: ring_entries %u exceeds 32768", c->ring_entries);
+        outbuf_errf(err, errlen, "loop: ring_entries %u exceeds 32768", c->ring_entries);
         return -EINVAL;
     }
     if (c->recv_buf_count > LOOP_MAX_BUFS || (c->recv_buf_count & (c->recv_buf_count - 1))) {
-        seterr(err, errlen, "loop: recv_buf_count %u is not a power of two <= %u",
-               c->recv_buf_count, LOOP_MAX_BUFS);
+        outbuf_errf(err, errlen, "loop: recv_buf_count %u is not a power of two <= %u",
+                    c->recv_buf_count, LOOP_MAX_BUFS);
         return -EINVAL;
     }
     if (c->recv_buf_size > (1u << 30) || (size_t)c->recv_buf_size > SIZE_MAX / c->recv_buf_count) {
-        seterr(err, errlen, "loop: recv_buf_size %u too large", c->recv_buf_size);
+        outbuf_errf(err, errlen, "loop: recv_buf_size %u too large", c->recv_buf_size);
         return -EINVAL;
     }
     if (c->out_chunk_size > (1u << 30) ||
         c->out_chunk_size > SIZE_MAX - sizeof(struct loop_chunk)) {
-        seterr(err, errlen, "loop: out_chunk_size %zu too large", c->out_chunk_size);
+        outbuf_errf(err, errlen, "loop: out_chunk_size %zu too large", c->out_chunk_size);
         return -EINVAL;
     }
     return 0;
@@ -152,14 +138,14 @@ static int ring_init(struct loop *l, char *err, size_t errlen)
             v[strcspn(v, "\n")] = '\0';
             close(fd);
         }
-        seterr(err, errlen, "io_uring is disabled (kernel.io_uring_disabled=%s)", v);
+        outbuf_errf(err, errlen, "io_uring is disabled (kernel.io_uring_disabled=%s)", v);
     } else if (r == -ENOSYS) {
-        seterr(err, errlen, "io_uring: kernel built without io_uring (ENOSYS)");
+        outbuf_errf(err, errlen, "io_uring: kernel built without io_uring (ENOSYS)");
     } else if (r == -ENOMEM) {
-        seterr(err, errlen, "io_uring: cannot map a %u-entry ring (ENOMEM; RLIMIT_MEMLOCK?)",
-               l->cfg.ring_entries);
+        outbuf_errf(err, errlen, "io_uring: cannot map a %u-entry ring (ENOMEM; RLIMIT_MEMLOCK?)",
+                    l->cfg.ring_entries);
     } else {
-        seterr(err, errlen, "io_uring: io_uring_queue_init failed: %s", strerror(-r));
+        outbuf_errf(err, errlen, "io_uring: io_uring_queue_init failed: %s", strerror(-r));
     }
     return r;
 }
@@ -192,20 +178,20 @@ static int ring_check(struct loop *l, char *err, size_t errlen)
 
     for (size_t i = 0; i < sizeof(feats) / sizeof(feats[0]); i++) {
         if (!(l->ring.features & feats[i].bit)) {
-            seterr(err, errlen, "io_uring: kernel lacks IORING_FEAT_%s (need Linux >= 6.0)",
-                   feats[i].name);
+            outbuf_errf(err, errlen, "io_uring: kernel lacks IORING_FEAT_%s (need Linux >= 6.0)",
+                        feats[i].name);
             return -EOPNOTSUPP;
         }
     }
     probe = io_uring_get_probe_ring(&l->ring);
     if (probe == NULL) {
-        seterr(err, errlen, "io_uring: opcode probe failed (need Linux >= 6.0)");
+        outbuf_errf(err, errlen, "io_uring: opcode probe failed (need Linux >= 6.0)");
         return -EOPNOTSUPP;
     }
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         if (!io_uring_opcode_supported(probe, ops[i].op)) {
-            seterr(err, errlen, "io_uring: opcode IORING_OP_%s not supported by this kernel",
-                   ops[i].name);
+            outbuf_errf(err, errlen, "io_uring: opcode IORING_OP_%s not supported by this kernel",
+                        ops[i].name);
             io_uring_free_probe(probe);
             return -EOPNOTSUPP;
         }
@@ -237,8 +223,8 @@ static int bufs_init(struct loop *l, char *err, size_t errlen)
     l->buf_next = calloc(n, sizeof(*l->buf_next));
     l->buf_len = calloc(n, sizeof(*l->buf_len));
     if (l->bufs == NULL || l->buf_next == NULL || l->buf_len == NULL) {
-        seterr(err, errlen, "loop: cannot allocate %u receive buffers of %u bytes", n,
-               l->cfg.recv_buf_size);
+        outbuf_errf(err, errlen, "loop: cannot allocate %u receive buffers of %u bytes", n,
+                    l->cfg.recv_buf_size);
         return -ENOMEM;
     }
     /* The kernel wants the ring page-aligned. */
@@ -246,7 +232,7 @@ static int bufs_init(struct loop *l, char *err, size_t errlen)
     l->br = mmap(NULL, l->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (l->br == MAP_FAILED) {
         l->br = NULL;
-        seterr(err, errlen, "loop: cannot map the buffer ring: %s", strerror(errno));
+        outbuf_errf(err, errlen, "loop: cannot map the buffer ring: %s", strerror(errno));
         return -ENOMEM;
     }
     io_uring_buf_ring_init(l->br);
@@ -257,9 +243,11 @@ static int bufs_init(struct loop *l, char *err, size_t errlen)
     r = io_uring_register_buf_ring(&l->ring, &reg, 0);
     if (r < 0) {
         if (r == -EINVAL || r == -EOPNOTSUPP)
-            seterr(err, errlen, "io_uring: provided-buffer rings unsupported (need Linux >= 5.19)");
+            outbuf_errf(err, errlen,
+                        "io_uring: provided-buffer rings unsupported (need Linux >= 5.19)");
         else
-            seterr(err, errlen, "io_uring: io_uring_register_buf_ring failed: %s", strerror(-r));
+            outbuf_errf(err, errlen, "io_uring: io_uring_register_buf_ring failed: %s",
+                        strerror(-r));
         return r;
     }
     l->br_registered = 1;
@@ -298,7 +286,7 @@ static int probe_multishot(struct loop *l, char *err, size_t errlen)
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         r = -errno;
-        seterr(err, errlen, "loop: socketpair for the multishot probe: %s", strerror(errno));
+        outbuf_errf(err, errlen, "loop: socketpair for the multishot probe: %s", strerror(errno));
         return r;
     }
     sqe = io_uring_get_sqe(&l->ring);
@@ -308,12 +296,12 @@ static int probe_multishot(struct loop *l, char *err, size_t errlen)
     io_uring_sqe_set_data64(sqe, loop_ud(LOOP_OP_PROBE, 0, 0));
     if (write(sv[1], "x", 1) != 1) {
         r = -errno;
-        seterr(err, errlen, "loop: multishot probe write: %s", strerror(errno));
+        outbuf_errf(err, errlen, "loop: multishot probe write: %s", strerror(errno));
         goto out;
     }
     r = probe_wait(l, &res, &flags);
     if (r < 0) {
-        seterr(err, errlen, "io_uring: multishot recv probe failed: %s", strerror(-r));
+        outbuf_errf(err, errlen, "io_uring: multishot recv probe failed: %s", strerror(-r));
         goto out;
     }
     if (flags & IORING_CQE_F_BUFFER) {
@@ -333,13 +321,14 @@ static int probe_multishot(struct loop *l, char *err, size_t errlen)
             }
         } while (r == 0 && (flags & IORING_CQE_F_MORE));
         if (r < 0) {
-            seterr(err, errlen, "io_uring: multishot recv probe did not finish: %s", strerror(-r));
+            outbuf_errf(err, errlen, "io_uring: multishot recv probe did not finish: %s",
+                        strerror(-r));
             goto out;
         }
     }
     if (!ok) {
         r = -EOPNOTSUPP;
-        seterr(err, errlen, "io_uring: multishot recv unsupported (need Linux >= 6.0)");
+        outbuf_errf(err, errlen, "io_uring: multishot recv unsupported (need Linux >= 6.0)");
     }
 out:
     close(sv[0]);
@@ -358,7 +347,7 @@ int loop_create(struct loop **out, const struct loop_config *cfg, char *err, siz
         err[0] = '\0';
     l = calloc(1, sizeof(*l));
     if (l == NULL) {
-        seterr(err, errlen, "loop: out of memory");
+        outbuf_errf(err, errlen, "loop: out of memory");
         return -ENOMEM;
     }
     l->wake_fd = -1;
@@ -383,7 +372,7 @@ int loop_create(struct loop **out, const struct loop_config *cfg, char *err, siz
     l->free_slots = calloc(l->cfg.max_conns, sizeof(*l->free_slots));
     if (l->conns == NULL || l->free_slots == NULL) {
         r = -ENOMEM;
-        seterr(err, errlen, "loop: cannot allocate %u connection slots", l->cfg.max_conns);
+        outbuf_errf(err, errlen, "loop: cannot allocate %u connection slots", l->cfg.max_conns);
         goto err1;
     }
     /* Stack of free slots, lowest index on top. */
@@ -397,7 +386,7 @@ int loop_create(struct loop **out, const struct loop_config *cfg, char *err, siz
     l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->wake_fd < 0) {
         r = -errno;
-        seterr(err, errlen, "loop: eventfd: %s", strerror(errno));
+        outbuf_errf(err, errlen, "loop: eventfd: %s", strerror(errno));
         goto err1;
     }
     l->wake_state = LOOP_SYS_WANTED;
