@@ -78,6 +78,8 @@ int ws_conn_send(struct ws_conn *c, unsigned opcode, const uint8_t *p, size_t n,
             return rc;
         }
         op = WS_OP_CONT;
+        if (k == 0)
+            break; /* an empty message: one empty frame (p may be NULL) */
         p += k;
         n -= k;
     } while (n);
@@ -168,9 +170,12 @@ static void close_event(const struct ws_conn *c, struct ws_conn_event *ev)
 size_t ws_conn_feed(struct ws_conn *c, const uint8_t *in, size_t n, uint64_t now,
                     struct ws_conn_event *ev)
 {
+    static const uint8_t nothing[1];
     size_t used = 0;
 
     memset(ev, 0, sizeof(*ev));
+    if (in == NULL) /* so that no pointer arithmetic ever starts from NULL */
+        in = nothing, n = 0;
     if (n) {
         /* Any byte is a sign of life, whether parsed now or parked. */
         c->last_rx_ms = now;
