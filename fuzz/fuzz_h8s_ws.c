@@ -123,7 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 have = h8s_ws_decode(&m, out, span_make(NULL, 0)) == 0;
             break;
         case 3: /* a close from the peer */
-            if (h8s_ws_encode_close(hb, sizeof(hb), &out, t.rx_seq + (a & 1),
+            /* seq 0 (when a & 2): an abort, valid only with a code. */
+            if (h8s_ws_encode_close(hb, sizeof(hb), &out, (a & 2) ? 0 : t.rx_seq + (a & 1),
                                     codes[b % (sizeof(codes) / sizeof(codes[0]))]) == 0)
                 have = h8s_ws_decode(&m, out, span_make(NULL, 0)) == 0;
             break;
@@ -188,7 +189,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 CHECK(ev.code == 0 || ws_frame_close_code_valid(ev.code));
                 ended = 1;
             } else if (type == H8S_WS_EV_FAIL) {
-                CHECK(ev.code >= 1007 && ev.code <= 1011 && ev.reason != NULL);
+                CHECK(ws_frame_close_code_valid(ev.code) && ev.reason != NULL);
+                CHECK(m.kind == H8S_WS_CLOSE || (ev.code >= 1007 && ev.code <= 1011));
                 CHECK(strlen(ev.reason) <= WS_FRAME_CLOSE_REASON_MAX);
                 ended = 1;
             } else if (type == H8S_WS_EV_REFUSED) {

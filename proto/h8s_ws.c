@@ -153,7 +153,9 @@ static int decode_kind(struct h8s_ws_msg *m, const struct span *val, unsigned se
     case H8S_WS_BINARY:
         return (seen & (1u << F_SEQ)) ? 0 : H8S_WS_E_MISSING;
     case H8S_WS_CLOSE:
-        if (!(seen & (1u << F_SEQ)))
+        /* Without a sequence number: an abort from a hop that has no
+         * state for the connection; it must say why with a code. */
+        if (!(seen & (1u << F_SEQ)) && m->close_code == 0)
             return H8S_WS_E_MISSING;
         if (m->close_code == 0)
             return has_data ? H8S_WS_E_DATA : 0;
@@ -272,11 +274,13 @@ int h8s_ws_encode_close(uint8_t *buf, size_t cap, struct span *out, uint64_t seq
     struct nats_hdr_builder b;
     char num[20], cnum[20];
 
-    if (seq == 0 || seq > H8S_WS_VALUE_MAX || (code != 0 && !ws_frame_close_code_valid(code)))
+    if (seq > H8S_WS_VALUE_MAX || (code != 0 && !ws_frame_close_code_valid(code)) ||
+        (seq == 0 && code == 0))
         return H8S_WS_E_ARG;
     nats_hdr_build_init(&b, buf, cap, 0, span_make(NULL, 0));
     nats_hdr_build_add(&b, SPAN_LIT(H8S_WS_HDR_KIND), SPAN_LIT("close"));
-    nats_hdr_build_add(&b, SPAN_LIT(H8S_HDR_SEQ), fmt_u64(num, seq));
+    if (seq)
+        nats_hdr_build_add(&b, SPAN_LIT(H8S_HDR_SEQ), fmt_u64(num, seq));
     if (code)
         nats_hdr_build_add(&b, SPAN_LIT(H8S_WS_HDR_CLOSE_CODE), fmt_u64(cnum, code));
     return finish(&b, out);

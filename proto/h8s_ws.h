@@ -89,9 +89,11 @@ struct h8s_ws_msg {
  * kind: OPEN needs X-H8s-Credit and no data; ACCEPT needs X-H8s-Credit, a
  * valid X-H8s-Agent-Subject, Status-Code 101 if present, a token as
  * subprotocol, no data; TEXT and BINARY need X-H8s-Seq and X-H8s-More
- * absent or "1"; CLOSE needs X-H8s-Seq, a code valid on the wire
- * (ws_frame_close_code_valid) if present, and a reason of at most 123
- * bytes of UTF-8 (none without a code); CREDIT needs X-H8s-Credit and no
+ * absent or "1"; CLOSE needs X-H8s-Seq (or, for an abort from a hop that
+ * does not know the connection, a code instead: seq is then 0), a code
+ * valid on the wire (ws_frame_close_code_valid) if present, and a reason
+ * of at most 123 bytes of UTF-8 (none without a code); CREDIT needs
+ * X-H8s-Credit and no
  * data. Numbers are decimal without sign or leading zeros, seq >= 1, both
  * at most H8S_WS_VALUE_MAX. Header names compare case-insensitively; a
  * tunnel header (the ones named above) given twice is an error, other
@@ -106,6 +108,7 @@ int h8s_ws_decode(struct h8s_ws_msg *m, struct span hdr, struct span data);
  * suffices). *out spans the block inside buf. Return 0, H8S_WS_E_SPACE, or
  * H8S_WS_E_ARG (kind not TEXT/BINARY, seq 0 or above H8S_WS_VALUE_MAX,
  * credit above H8S_WS_VALUE_MAX, code neither 0 nor valid on the wire).
+ * A close with seq 0 is the out-of-sequence abort (§7.6): it needs a code.
  * The data message's payload, and the close message's reason, are the NATS
  * message data and not part of the block.
  */

@@ -150,6 +150,8 @@ enum h8s_ws_event_type h8s_ws_tunnel_recv(struct h8s_ws_tunnel *t, const struct 
     case H8S_WS_CLOSE:
         if (t->close_rcvd)
             return H8S_WS_EV_NONE;
+        if (m->seq == 0)
+            return fail(t, ev, m->close_code, "the other hop dropped the connection");
         if (m->seq != t->rx_seq)
             return seq_fail(t, ev, m->seq);
         t->rx_seq++;

@@ -142,7 +142,8 @@ uint64_t h8s_ws_tunnel_granted(const struct h8s_ws_tunnel *t);
  *            CREDIT -> CREDIT when it raised the room, else NONE;
  *            CLOSE -> CLOSE, or FAIL 1011 on a sequence error (a close may
  *            end the stream in the middle of a message, as a Close frame
- *            may);
+ *            may); a close without sequence number (an abort) -> FAIL with
+ *            its code;
  *            NO_RESPONDERS -> FAIL 1011 (the other hop is gone);
  *            OPEN, ACCEPT, HTTP -> FAIL 1011.
  *   After the peer's close, only credits count (others: NONE); once

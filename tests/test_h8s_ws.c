@@ -316,7 +316,9 @@ static void test_decode_errors(void **state)
     /* Required headers. */
     expect_decode(H8S_WS_E_MISSING, "text", NULL, NULL, "x", 1);
     expect_decode(H8S_WS_E_MISSING, "binary", "X-H8s-Credit", "1", NULL, 0);
-    expect_decode(H8S_WS_E_MISSING, "close", "X-H8s-Close-Code", "1000", NULL, 0);
+    expect_decode(H8S_WS_E_MISSING, "close", NULL, NULL, NULL, 0);
+    /* A close with a code and no sequence number is an abort. */
+    expect_decode(0, "close", "X-H8s-Close-Code", "1011", "unknown connection", 18);
     expect_decode(H8S_WS_E_MISSING, "credit", "X-H8s-Seq", "1", NULL, 0);
     expect_decode(H8S_WS_E_MISSING, "open", NULL, NULL, NULL, 0);
     expect_decode(H8S_WS_E_MISSING, "accept", "X-H8s-Credit", "1", NULL, 0);
@@ -451,6 +453,10 @@ static void test_encode_roundtrip(void **state)
         h8s_ws_encode_data(buf, sizeof(buf), &out, H8S_WS_TEXT, H8S_WS_VALUE_MAX + 1, 0),
         H8S_WS_E_ARG);
     assert_int_equal(h8s_ws_encode_close(buf, sizeof(buf), &out, 1, 1005), H8S_WS_E_ARG);
+    assert_int_equal(h8s_ws_encode_close(buf, sizeof(buf), &out, 0, 0), H8S_WS_E_ARG);
+    assert_int_equal(h8s_ws_encode_close(buf, sizeof(buf), &out, 0, 1011), 0);
+    assert_int_equal(h8s_ws_decode(&m, out, SPAN_LIT("unknown connection")), 0);
+    assert_true(m.kind == H8S_WS_CLOSE && m.seq == 0 && m.close_code == 1011);
     assert_int_equal(h8s_ws_encode_credit(buf, sizeof(buf), &out, H8S_WS_VALUE_MAX + 1),
                      H8S_WS_E_ARG);
     assert_int_equal(h8s_ws_encode_data(buf, 20, &out, H8S_WS_TEXT, 1, 1), H8S_WS_E_SPACE);
@@ -666,6 +672,20 @@ static void test_sequence_violations(void **state)
     agent_open(&t, 0);
     assert_int_equal(recv_close(&t, 2, "1000", "", 1, &ev, &r), H8S_WS_EV_FAIL);
     assert_int_equal(ev.code, WS_CLOSE_INTERNAL);
+    rx_free(&r);
+
+    /* An abort (close without sequence number) ends it with its code,
+     * whatever the sequence. */
+    agent_open(&t, 0);
+    assert_int_equal(recv_chunk(&t, "text", 1, 0, "a", 1, 1, &ev, &r), H8S_WS_EV_DATA);
+    rx_free(&r);
+    assert_int_equal(rx_build(&r, 0, "unknown connection", 18, "X-H8s-Ws", "close",
+                              "X-H8s-Close-Code", "1001", (const char *)NULL),
+                     0);
+    assert_int_equal(h8s_ws_tunnel_recv(&t, &r.m, 2, &ev), H8S_WS_EV_FAIL);
+    assert_int_equal(ev.code, WS_CLOSE_GOING_AWAY);
+    rx_free(&r);
+    assert_int_equal(recv_chunk(&t, "text", 2, 0, "b", 1, 3, &ev, &r), H8S_WS_EV_NONE);
     rx_free(&r);
 
     /* Type change inside a message. */
