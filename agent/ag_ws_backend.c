@@ -2,7 +2,7 @@
  * agent/ag_ws_backend.c — see ag_ws_backend.h.
  *
  * States: OPENING (connect and handshake, hs allocated), OPEN (frames),
- * ENDING (loop_conn_close called; on_end comes from the loop's on_close),
+ * ENDING (loop_conn_close called; on_end comes from the loop's be_on_close),
  * DEAD (aborted by the owner: no callback any more). One timer serves the
  * open deadline and then ws_conn's deadlines (pings, close wait).
  */
@@ -16,7 +16,7 @@
 #include "proto/http_resp.h"
 #include "proto/ws_conn.h"
 
-enum { ST_OPENING, ST_OPEN, ST_ENDING, ST_DEAD };
+enum { BE_ST_OPENING, BE_ST_OPEN, BE_ST_ENDING, BE_ST_DEAD };
 
 #define PROTO_BUF_MAX 1024 /* bytes of offered subprotocols kept for the check */
 #define CHOSEN_MAX 256
@@ -54,6 +54,7 @@ struct ag_ws_backend {
     struct loop_timer timer;
     uint64_t open_deadline;
     size_t refusal_max;
+    size_t out_limit;
     unsigned close_ms;
     uint8_t state;
     uint8_t paused;
@@ -67,27 +68,27 @@ struct ag_ws_backend {
 
 /* ------------------------------------------------------------- helpers */
 
-static uint8_t *sink_reserve(void *cookie, size_t n)
+static uint8_t *be_sink_reserve(void *cookie, size_t n)
 {
     struct ag_ws_backend *b = cookie;
     return loop_conn_reserve(b->conn, n);
 }
 
-static void sink_commit(void *cookie, size_t used)
+static void be_sink_commit(void *cookie, size_t used)
 {
     struct ag_ws_backend *b = cookie;
     loop_conn_commit(b->conn, used);
 }
 
-static const struct ws_conn_sink sink_ops = {sink_reserve, sink_commit};
+static const struct ws_conn_sink be_sink_ops = {be_sink_reserve, be_sink_commit};
 
-static void arm(struct ag_ws_backend *b)
+static void be_arm(struct ag_ws_backend *b)
 {
     uint64_t now = loop_now_ms(b->loop), d;
 
-    if (b->state == ST_OPENING)
+    if (b->state == BE_ST_OPENING)
         d = b->open_deadline;
-    else if (b->state == ST_OPEN)
+    else if (b->state == BE_ST_OPEN)
         d = ws_conn_deadline(&b->ws);
     else
         d = UINT64_MAX;
@@ -99,18 +100,18 @@ static void arm(struct ag_ws_backend *b)
 }
 
 /* Ends the connection; on_end follows from the loop with err and code. */
-static void finish(struct ag_ws_backend *b, int err, unsigned code, int how)
+static void be_finish(struct ag_ws_backend *b, int err, unsigned code, int how)
 {
-    if (b->state == ST_ENDING || b->state == ST_DEAD)
+    if (b->state == BE_ST_ENDING || b->state == BE_ST_DEAD)
         return;
-    b->state = ST_ENDING;
+    b->state = BE_ST_ENDING;
     b->end_err = err;
     b->end_code = code;
     loop_timer_stop(b->loop, &b->timer);
     loop_conn_close(b->conn, how, b->close_ms);
 }
 
-static void report_open(struct ag_ws_backend *b)
+static void be_report_open(struct ag_ws_backend *b)
 {
     struct ag_ws_hs *hs = b->hs;
     struct ag_ws_backend_open o;
@@ -126,7 +127,7 @@ static void report_open(struct ag_ws_backend *b)
     b->ops->on_open(b, b->cookie, &o);
 }
 
-static void hs_free(struct ag_ws_backend *b)
+static void be_hs_free(struct ag_ws_backend *b)
 {
     if (b->hs) {
         free(b->hs->body);
@@ -136,11 +137,11 @@ static void hs_free(struct ag_ws_backend *b)
 }
 
 /* The open failed or was refused: tell the owner, then end. */
-static void open_failed(struct ag_ws_backend *b, int err)
+static void be_open_failed(struct ag_ws_backend *b, int err)
 {
     int e;
 
-    if (b->state != ST_OPENING)
+    if (b->state != BE_ST_OPENING)
         return;
     if (err && !b->hs->err)
         b->hs->err = err;
@@ -148,14 +149,14 @@ static void open_failed(struct ag_ws_backend *b, int err)
     if (b->hs->err == AG_WS_BACKEND_E_HANDSHAKE)
         log_emit(LOG_WARN, "ws_backend_handshake_failed", LOG_STR("reason", b->hs->why),
                  LOG_UINT("status", b->hs->status));
-    report_open(b);
-    hs_free(b);
-    finish(b, e, 0, LOOP_CLOSE_ABORT);
+    be_report_open(b);
+    be_hs_free(b);
+    be_finish(b, e, 0, LOOP_CLOSE_ABORT);
 }
 
 /* ------------------------------------------------------------ handshake */
 
-static int hs_on_head(void *cookie, const struct http_resp *r)
+static int be_hs_on_head(void *cookie, const struct http_resp *r)
 {
     struct ag_ws_backend *b = cookie;
     struct ag_ws_hs *hs = b->hs;
@@ -209,12 +210,13 @@ static int hs_on_head(void *cookie, const struct http_resp *r)
         hs->why = ws_handshake_strerror(rc);
         return 1;
     }
-    memcpy(hs->chosen, chosen.p, chosen.n);
+    if (chosen.n)
+        memcpy(hs->chosen, chosen.p, chosen.n);
     hs->chosen_len = chosen.n;
     return 0;
 }
 
-static int hs_on_body(void *cookie, const uint8_t *p, size_t n)
+static int be_hs_on_body(void *cookie, const uint8_t *p, size_t n)
 {
     struct ag_ws_backend *b = cookie;
     struct ag_ws_hs *hs = b->hs;
@@ -231,12 +233,12 @@ static int hs_on_body(void *cookie, const uint8_t *p, size_t n)
     return 0;
 }
 
-static const struct http_resp_ops hs_ops = {hs_on_head, hs_on_body};
+static const struct http_resp_ops be_hs_ops = {be_hs_on_head, be_hs_on_body};
 
-static void ws_input(struct ag_ws_backend *b, const uint8_t *p, size_t n);
+static void be_ws_input(struct ag_ws_backend *b, const uint8_t *p, size_t n);
 
 /* Bytes of the answer. Returns once the handshake is over or needs more. */
-static void hs_input(struct ag_ws_backend *b, const uint8_t *p, size_t n)
+static void be_hs_input(struct ag_ws_backend *b, const uint8_t *p, size_t n)
 {
     struct ag_ws_hs *hs = b->hs;
     size_t used = 0;
@@ -250,29 +252,29 @@ static void hs_input(struct ag_ws_backend *b, const uint8_t *p, size_t n)
             log_emit(LOG_WARN, "ws_backend_bad_answer",
                      LOG_STR("reason", http_resp_reason(&hs->parser)));
         }
-        open_failed(b, 0);
+        be_open_failed(b, 0);
         return;
     }
     if (hs->status != 101) {
         log_emit(LOG_INFO, "ws_backend_refused", LOG_UINT("status", hs->status),
                  LOG_UINT("body", hs->body_len), LOG_BOOL("truncated", hs->truncated));
-        open_failed(b, 0);
+        be_open_failed(b, 0);
         return;
     }
     /* Switched: the rest of the input is already WebSocket. */
-    b->state = ST_OPEN;
-    report_open(b);
-    hs_free(b);
-    if (b->state != ST_OPEN)
+    b->state = BE_ST_OPEN;
+    be_report_open(b);
+    be_hs_free(b);
+    if (b->state != BE_ST_OPEN)
         return;
-    ws_input(b, p + used, n - used);
-    if (b->state == ST_OPEN)
-        arm(b);
+    be_ws_input(b, p + used, n - used);
+    if (b->state == BE_ST_OPEN)
+        be_arm(b);
 }
 
 /* ----------------------------------------------------------- open state */
 
-static void ws_input(struct ag_ws_backend *b, const uint8_t *p, size_t n)
+static void be_ws_input(struct ag_ws_backend *b, const uint8_t *p, size_t n)
 {
     static const uint8_t nothing[1];
     uint64_t now = loop_now_ms(b->loop);
@@ -281,7 +283,7 @@ static void ws_input(struct ag_ws_backend *b, const uint8_t *p, size_t n)
         p = nothing, n = 0;
 
     b->in_feed = 1;
-    while (b->state == ST_OPEN) {
+    while (b->state == BE_ST_OPEN) {
         struct ws_conn_event ev;
         size_t used = ws_conn_feed(&b->ws, p, n, now, &ev), k;
 
@@ -290,16 +292,22 @@ static void ws_input(struct ag_ws_backend *b, const uint8_t *p, size_t n)
         if (ev.type == WS_CONN_EV_NONE)
             break;
         if (ev.type == WS_CONN_EV_MESSAGE) {
+            int wait;
             k = b->ops->on_message(b, b->cookie, ev.opcode, ev.data, ev.first, ev.fin);
-            if (b->state != ST_OPEN)
+            if (b->state != BE_ST_OPEN)
                 break;
+            /* WAIT refuses even an empty chunk; a short take the rest. */
+            wait = k == AG_WS_BACKEND_WAIT || k < ev.data.n;
+            if (k == AG_WS_BACKEND_WAIT)
+                k = 0;
             if (k > ev.data.n)
                 k = ev.data.n;
-            ws_conn_take(&b->ws, k);
-            if (k < ev.data.n) {
+            if (!wait || k)
+                ws_conn_take(&b->ws, k);
+            if (wait) {
                 if (ws_conn_hold(&b->ws, p, n) != 0) {
                     log_emit(LOG_WARN, "ws_backend_overflow", LOG_STR("what", "input backlog"));
-                    finish(b, AG_WS_BACKEND_E_OVERFLOW, 0, LOOP_CLOSE_ABORT);
+                    be_finish(b, AG_WS_BACKEND_E_OVERFLOW, 0, LOOP_CLOSE_ABORT);
                     break;
                 }
                 n = 0;
@@ -313,16 +321,16 @@ static void ws_input(struct ag_ws_backend *b, const uint8_t *p, size_t n)
             }
         } else if (ev.type == WS_CONN_EV_CLOSE) {
             b->ops->on_close(b, b->cookie, ev.code, ev.data);
-            if (b->state == ST_OPEN && ws_conn_closed(&b->ws))
-                finish(b, 0, 0, LOOP_CLOSE_FLUSH);
+            if (b->state == BE_ST_OPEN && ws_conn_closed(&b->ws))
+                be_finish(b, 0, 0, LOOP_CLOSE_FLUSH);
         } else {
             log_emit(LOG_INFO, "ws_backend_protocol_error", LOG_UINT("code", ev.code),
                      LOG_STRN("reason", ev.data.p, ev.data.n));
-            finish(b, AG_WS_BACKEND_E_PROTOCOL, ev.code, LOOP_CLOSE_FLUSH);
+            be_finish(b, AG_WS_BACKEND_E_PROTOCOL, ev.code, LOOP_CLOSE_FLUSH);
         }
     }
     b->in_feed = 0;
-    if (b->state == ST_OPEN && b->paused && !ws_conn_blocked(&b->ws)) {
+    if (b->state == BE_ST_OPEN && b->paused && !ws_conn_blocked(&b->ws)) {
         b->paused = 0;
         loop_conn_resume(b->conn);
     }
@@ -330,116 +338,117 @@ static void ws_input(struct ag_ws_backend *b, const uint8_t *p, size_t n)
 
 /* ------------------------------------------------------------- loop ops */
 
-static int on_data(struct loop_conn *c, const uint8_t *p, size_t n)
+static int be_on_data(struct loop_conn *c, const uint8_t *p, size_t n)
 {
     struct ag_ws_backend *b = loop_conn_cookie(c);
 
     if (n == 0) {
         b->eof = 1;
-        if (b->state == ST_OPENING) {
+        if (b->state == BE_ST_OPENING) {
             if (http_resp_finish(&b->hs->parser) == HTTP_RESP_DONE && b->hs->status &&
                 b->hs->status != 101) {
                 log_emit(LOG_INFO, "ws_backend_refused", LOG_UINT("status", b->hs->status),
                          LOG_UINT("body", b->hs->body_len),
                          LOG_BOOL("truncated", b->hs->truncated));
-                open_failed(b, 0);
+                be_open_failed(b, 0);
             } else {
-                open_failed(b, b->hs->err ? 0 : AG_WS_BACKEND_E_HTTP);
+                be_open_failed(b, b->hs->err ? 0 : AG_WS_BACKEND_E_HTTP);
             }
-        } else if (b->state == ST_OPEN) {
+        } else if (b->state == BE_ST_OPEN) {
             /* A FIN after both Close frames is the normal end; after the
              * app's Close alone, our answer is still to come. */
             if (ws_conn_closed(&b->ws))
-                finish(b, 0, 0, LOOP_CLOSE_FLUSH);
+                be_finish(b, 0, 0, LOOP_CLOSE_FLUSH);
             else if (!ws_conn_close_rcvd(&b->ws))
-                finish(b, AG_WS_BACKEND_E_GONE, 0, LOOP_CLOSE_ABORT);
+                be_finish(b, AG_WS_BACKEND_E_GONE, 0, LOOP_CLOSE_ABORT);
         }
         return 0;
     }
-    if (b->state == ST_OPENING)
-        hs_input(b, p, n);
-    else if (b->state == ST_OPEN) {
-        ws_input(b, p, n);
-        if (b->state == ST_OPEN)
-            arm(b);
+    if (b->state == BE_ST_OPENING)
+        be_hs_input(b, p, n);
+    else if (b->state == BE_ST_OPEN) {
+        be_ws_input(b, p, n);
+        if (b->state == BE_ST_OPEN)
+            be_arm(b);
     }
     return 0;
 }
 
-static void on_connect(struct loop_conn *c, int res)
+static void be_on_connect(struct loop_conn *c, int res)
 {
     struct ag_ws_backend *b = loop_conn_cookie(c);
 
-    if (res < 0 && b->state == ST_OPENING) {
+    if (res < 0 && b->state == BE_ST_OPENING) {
         log_emit(LOG_WARN, "ws_backend_connect_failed", LOG_ERRNO("err", res));
-        open_failed(b, res);
+        be_open_failed(b, res);
     }
 }
 
-static void on_drain(struct loop_conn *c)
+static void be_on_drain(struct loop_conn *c)
 {
     struct ag_ws_backend *b = loop_conn_cookie(c);
 
-    if (b->state != ST_OPEN)
+    if (b->state != BE_ST_OPEN)
         return;
     (void)ws_conn_flush(&b->ws);
     if (b->ops->on_drain)
         b->ops->on_drain(b, b->cookie);
 }
 
-static void on_close(struct loop_conn *c, int err)
+static void be_on_close(struct loop_conn *c, int err)
 {
     struct ag_ws_backend *b = loop_conn_cookie(c);
 
     /* The socket is gone: loop_conn calls made from here on are no-ops. */
     loop_timer_stop(b->loop, &b->timer);
-    if (b->state == ST_OPENING) {
-        open_failed(b, err ? err : AG_WS_BACKEND_E_GONE);
-    } else if (b->state == ST_OPEN) {
+    if (b->state == BE_ST_OPENING) {
+        be_open_failed(b, err ? err : AG_WS_BACKEND_E_GONE);
+    } else if (b->state == BE_ST_OPEN) {
         /* Reset or send failure without our asking. */
         b->end_err = err ? err : AG_WS_BACKEND_E_GONE;
-        b->state = ST_ENDING;
+        b->state = BE_ST_ENDING;
     }
-    if (b->state == ST_ENDING)
+    if (b->state == BE_ST_ENDING)
         b->ops->on_end(b, b->cookie, b->end_err, b->end_code);
-    hs_free(b);
+    be_hs_free(b);
     free(b);
 }
 
-static const struct loop_conn_ops conn_ops = {on_data, on_connect, on_drain, on_close};
+static const struct loop_conn_ops be_conn_ops = {be_on_data, be_on_connect, be_on_drain,
+                                                 be_on_close};
 
-static void on_timer(struct loop *l, struct loop_timer *t)
+static void be_on_timer(struct loop *l, struct loop_timer *t)
 {
     struct ag_ws_backend *b = LOOP_CONTAINER_OF(t, struct ag_ws_backend, timer);
     uint64_t now = loop_now_ms(l);
 
-    if (b->state == ST_OPENING) {
+    if (b->state == BE_ST_OPENING) {
         if (now >= b->open_deadline) {
             log_emit(LOG_WARN, "ws_backend_open_timeout");
-            open_failed(b, -ETIMEDOUT);
+            be_open_failed(b, -ETIMEDOUT);
         } else {
-            arm(b);
+            be_arm(b);
         }
         return;
     }
-    if (b->state != ST_OPEN)
+    if (b->state != BE_ST_OPEN)
         return;
     switch (ws_conn_tick(&b->ws, now)) {
     case WS_CONN_TICK_DEAD:
         log_emit(LOG_INFO, "ws_backend_silent");
-        finish(b, AG_WS_BACKEND_E_GONE, 0, LOOP_CLOSE_ABORT);
+        be_finish(b, AG_WS_BACKEND_E_GONE, 0, LOOP_CLOSE_ABORT);
         return;
     case WS_CONN_TICK_CLOSED:
-        finish(b, 0, 0, LOOP_CLOSE_ABORT);
+        be_finish(b, 0, 0, LOOP_CLOSE_ABORT);
         return;
     default:
-        arm(b);
+        be_arm(b);
     }
 }
 
 /* ------------------------------------------------------------- the API */
 
-static size_t request_size(const struct ag_ws_backend_config *cfg)
+static size_t be_request_size(const struct ag_ws_backend_config *cfg)
 {
     size_t n = 512 + cfg->host.n + cfg->target.n + cfg->origin.n;
     for (size_t i = 0; i < cfg->nprotocols; i++)
@@ -450,7 +459,7 @@ static size_t request_size(const struct ag_ws_backend_config *cfg)
 }
 
 /* Keeps copies of the offers for the 101 check. */
-static int keep_protocols(struct ag_ws_hs *hs, const struct ag_ws_backend_config *cfg)
+static int be_keep_protocols(struct ag_ws_hs *hs, const struct ag_ws_backend_config *cfg)
 {
     size_t used = 0;
 
@@ -501,7 +510,7 @@ int ag_ws_backend_connect(struct loop *l, const struct ag_ws_backend_config *cfg
     b->refusal_max = cfg->refusal_max ? cfg->refusal_max : AG_WS_BACKEND_DEFAULT_REFUSAL;
     b->close_ms = cfg->close_ms ? cfg->close_ms : 5000;
     b->open_deadline = loop_now_ms(l) + (cfg->open_timeout_ms ? cfg->open_timeout_ms : 10000);
-    loop_timer_init(&b->timer, on_timer);
+    loop_timer_init(&b->timer, be_on_timer);
 
     memset(&wc, 0, sizeof(wc));
     wc.role = WS_FRAME_CLIENT;
@@ -514,16 +523,16 @@ int ag_ws_backend_connect(struct loop *l, const struct ag_ws_backend_config *cfg
     wc.backlog = b->bufs + chunk;
     wc.backlog_cap = backlog;
     wc.rand = cfg->rand;
-    wc.sink = &sink_ops;
+    wc.sink = &be_sink_ops;
     wc.sink_cookie = b;
     if ((err = ws_conn_init(&b->ws, &wc, loop_now_ms(l))) != 0)
         goto err2;
-    if ((err = keep_protocols(b->hs, cfg)) != 0)
+    if ((err = be_keep_protocols(b->hs, cfg)) != 0)
         goto err2;
     http_resp_config_defaults(&rc);
     rc.max_head = sizeof(b->hs->headbuf);
-    if (http_resp_init(&b->hs->parser, &rc, b->hs->headbuf, sizeof(b->hs->headbuf), &hs_ops, b) !=
-            0 ||
+    if (http_resp_init(&b->hs->parser, &rc, b->hs->headbuf, sizeof(b->hs->headbuf), &be_hs_ops,
+                       b) != 0 ||
         http_resp_begin(&b->hs->parser, 0) != 0) {
         err = -EINVAL;
         goto err2;
@@ -540,7 +549,7 @@ int ag_ws_backend_connect(struct loop *l, const struct ag_ws_backend_config *cfg
     hc.nheaders = cfg->nheaders;
     if ((err = rand_bytes(cfg->rand, nonce, sizeof(nonce))) != 0)
         goto err2;
-    req_cap = request_size(cfg);
+    req_cap = be_request_size(cfg);
     req = malloc(req_cap);
     if (req == NULL) {
         err = -ENOMEM;
@@ -551,20 +560,20 @@ int ag_ws_backend_connect(struct loop *l, const struct ag_ws_backend_config *cfg
         err = -EINVAL;
         goto err3;
     }
-    if ((err = loop_connect(l, cfg->addr, cfg->addrlen, 0, &conn_ops, b, &b->conn)) != 0)
+    if ((err = loop_connect(l, cfg->addr, cfg->addrlen, 0, &be_conn_ops, b, &b->conn)) != 0)
         goto err3;
-    if (cfg->out_limit)
-        loop_conn_set_out_limit(b->conn, cfg->out_limit);
+    b->out_limit = cfg->out_limit ? cfg->out_limit : AG_WS_BACKEND_DEFAULT_OUT_LIMIT;
+    loop_conn_set_out_limit(b->conn, b->out_limit);
     if ((err = loop_conn_write(b->conn, req, (size_t)n)) != 0) {
         /* The connection exists: let the loop take it down. No callback
          * reaches the owner, who sees the error here. */
-        b->state = ST_DEAD;
+        b->state = BE_ST_DEAD;
         loop_conn_close(b->conn, LOOP_CLOSE_ABORT, 0);
         free(req);
         return err;
     }
     free(req);
-    arm(b);
+    be_arm(b);
     *out = b;
     return 0;
 
@@ -582,13 +591,13 @@ int ag_ws_backend_send(struct ag_ws_backend *b, unsigned opcode, const uint8_t *
 {
     int rc;
 
-    if (b->state != ST_OPEN)
+    if (b->state != BE_ST_OPEN)
         return -EPIPE;
     rc = ws_conn_send(&b->ws, opcode, p, n, fin);
     if (rc == -ENOBUFS) {
         log_emit(LOG_WARN, "ws_backend_overflow", LOG_STR("what", "output limit"),
                  LOG_UINT("pending", loop_conn_pending(b->conn)));
-        finish(b, AG_WS_BACKEND_E_OVERFLOW, 0, LOOP_CLOSE_ABORT);
+        be_finish(b, AG_WS_BACKEND_E_OVERFLOW, 0, LOOP_CLOSE_ABORT);
     }
     return rc;
 }
@@ -597,16 +606,16 @@ int ag_ws_backend_close(struct ag_ws_backend *b, unsigned code, struct span reas
 {
     int rc;
 
-    if (b->state == ST_OPENING) {
-        hs_free(b);
-        finish(b, -ECANCELED, 0, LOOP_CLOSE_ABORT);
+    if (b->state == BE_ST_OPENING) {
+        be_hs_free(b);
+        be_finish(b, -ECANCELED, 0, LOOP_CLOSE_ABORT);
         return 0;
     }
-    if (b->state != ST_OPEN)
+    if (b->state != BE_ST_OPEN)
         return -EPIPE;
     rc = ws_conn_close(&b->ws, code, reason, loop_now_ms(b->loop));
     if (rc == -ENOBUFS) {
-        finish(b, AG_WS_BACKEND_E_OVERFLOW, 0, LOOP_CLOSE_ABORT);
+        be_finish(b, AG_WS_BACKEND_E_OVERFLOW, 0, LOOP_CLOSE_ABORT);
         return 0;
     }
     if (rc != 0)
@@ -614,36 +623,41 @@ int ag_ws_backend_close(struct ag_ws_backend *b, unsigned code, struct span reas
     /* Our answer to the app's Close ends it; the app may have sent its FIN
      * already. Otherwise wait for its answer. */
     if (ws_conn_closed(&b->ws))
-        finish(b, 0, 0, LOOP_CLOSE_FLUSH);
+        be_finish(b, 0, 0, LOOP_CLOSE_FLUSH);
     else
-        arm(b);
+        be_arm(b);
     return 0;
 }
 
 void ag_ws_backend_abort(struct ag_ws_backend *b)
 {
-    if (b->state == ST_DEAD)
+    if (b->state == BE_ST_DEAD)
         return;
-    hs_free(b);
+    be_hs_free(b);
     loop_timer_stop(b->loop, &b->timer);
-    b->state = ST_DEAD;
+    b->state = BE_ST_DEAD;
     loop_conn_close(b->conn, LOOP_CLOSE_ABORT, 0); /* also cuts a FLUSH close short */
 }
 
 void ag_ws_backend_resume(struct ag_ws_backend *b)
 {
-    if (b->state != ST_OPEN || !b->paused)
+    if (b->state != BE_ST_OPEN || !b->paused)
         return;
     if (b->in_feed) {
         b->resume_wanted = 1;
         return;
     }
-    ws_input(b, NULL, 0);
-    if (b->state == ST_OPEN)
-        arm(b);
+    be_ws_input(b, NULL, 0);
+    if (b->state == BE_ST_OPEN)
+        be_arm(b);
 }
 
 size_t ag_ws_backend_pending(const struct ag_ws_backend *b)
 {
-    return b->state == ST_OPEN ? loop_conn_pending(b->conn) : 0;
+    return b->state == BE_ST_OPEN ? loop_conn_pending(b->conn) : 0;
+}
+
+int ag_ws_backend_congested(const struct ag_ws_backend *b)
+{
+    return ag_ws_backend_pending(b) > b->out_limit / 2;
 }

@@ -66,11 +66,16 @@ struct ag_ws_backend;
 #define AG_WS_BACKEND_E_HANDSHAKE (-3002) /* a 101 that fails RFC 6455 §4.1 checks */
 #define AG_WS_BACKEND_E_PROTOCOL (-3003)  /* the app broke RFC 6455; our Close went out */
 #define AG_WS_BACKEND_E_GONE (-3004)      /* TCP ended without a Close, or keep-alive timeout */
-#define AG_WS_BACKEND_E_OVERFLOW (-3005)  /* the output limit was hit, or input had nowhere to go  \
-                                           */
-#define AG_WS_BACKEND_E_REFUSED (-3006)   /* on_end after a refusal */
+#define AG_WS_BACKEND_E_OVERFLOW                                                                   \
+    (-3005)                             /* the output limit was hit, or input had nowhere to go    \
+                                         */
+#define AG_WS_BACKEND_E_REFUSED (-3006) /* on_end after a refusal */
+
+/* on_message: nothing taken, wait for ag_ws_backend_resume. */
+#define AG_WS_BACKEND_WAIT ((size_t)-1)
 
 #define AG_WS_BACKEND_DEFAULT_CHUNK (16 * 1024)
+#define AG_WS_BACKEND_DEFAULT_OUT_LIMIT (1024 * 1024)
 #define AG_WS_BACKEND_DEFAULT_REFUSAL (64 * 1024)
 #define AG_WS_BACKEND_HEAD_MAX 16384 /* the app's response head */
 
@@ -91,7 +96,7 @@ struct ag_ws_backend_config {
     size_t chunk_max;          /* largest on_message chunk; 0: default */
     size_t recv_max;           /* parked input; at least the loop's recv_buf_size; 0: 64 KiB */
     size_t frame_max;          /* largest frame written; <= the loop's out_chunk_size; 0: 16 KiB */
-    size_t out_limit;          /* output bound towards the app; 0: the loop's default */
+    size_t out_limit;          /* output bound towards the app; 0: 1 MiB */
     size_t refusal_max;        /* refusal body kept; 0: default */
     unsigned open_timeout_ms;  /* connect and handshake; 0: 10 s */
     unsigned ping_interval_ms; /* keep-alive; 0: none */
@@ -113,7 +118,8 @@ struct ag_ws_backend_open {
 struct ag_ws_backend_ops {
     void (*on_open)(struct ag_ws_backend *b, void *cookie, const struct ag_ws_backend_open *o);
     /* opcode WS_OP_TEXT or WS_OP_BINARY; data valid during the call.
-     * Returns the bytes taken, 0..data.n. */
+     * Returns the bytes taken, 0..data.n, or AG_WS_BACKEND_WAIT to take
+     * nothing at all (also of an empty chunk). */
     size_t (*on_message)(struct ag_ws_backend *b, void *cookie, unsigned opcode, struct span data,
                          int first, int fin);
     void (*on_close)(struct ag_ws_backend *b, void *cookie, unsigned code, struct span reason);
@@ -167,7 +173,11 @@ void ag_ws_backend_abort(struct ag_ws_backend *b);
  * reads the app again. No-op when nothing waits. */
 void ag_ws_backend_resume(struct ag_ws_backend *b);
 
-/* Bytes queued towards the app and not yet sent (for credit decisions). */
+/* Bytes queued towards the app and not yet sent. */
 size_t ag_ws_backend_pending(const struct ag_ws_backend *b);
+
+/* 1 while that queue is above half its limit (then on_drain follows once
+ * it falls back): the tunnel grants no credit meanwhile. */
+int ag_ws_backend_congested(const struct ag_ws_backend *b);
 
 #endif

@@ -28,6 +28,7 @@ struct gw_ws_session {
     struct ws_handshake_server hs; /* protocols point into proto_buf */
     struct ws_conn ws;
     struct loop_timer timer;
+    size_t out_limit;
     unsigned close_ms;
     uint8_t state;
     uint8_t paused;
@@ -120,13 +121,19 @@ static void ws_input(struct gw_ws_session *s, const uint8_t *p, size_t n)
         if (ev.type == WS_CONN_EV_NONE)
             break;
         if (ev.type == WS_CONN_EV_MESSAGE) {
+            int wait;
             k = s->ops->on_message(s, s->cookie, ev.opcode, ev.data, ev.first, ev.fin);
             if (s->state != ST_OPEN)
                 break;
+            /* WAIT refuses even an empty chunk; a short take the rest. */
+            wait = k == GW_WS_SESSION_WAIT || k < ev.data.n;
+            if (k == GW_WS_SESSION_WAIT)
+                k = 0;
             if (k > ev.data.n)
                 k = ev.data.n;
-            ws_conn_take(&s->ws, k);
-            if (k < ev.data.n) {
+            if (!wait || k)
+                ws_conn_take(&s->ws, k);
+            if (wait) {
                 if (ws_conn_hold(&s->ws, p, n) != 0) {
                     log_emit(LOG_WARN, "ws_session_overflow", LOG_STR("what", "input backlog"));
                     finish(s, GW_WS_SESSION_E_OVERFLOW, 0, LOOP_CLOSE_ABORT);
@@ -313,8 +320,8 @@ unsigned gw_ws_session_start(struct loop_conn *c, const struct gw_ws_session_con
      * closes it; the caller learns of it from the return value only, so
      * the session then ends without calling on_end (DEAD). */
     loop_conn_set(c, &conn_ops, s);
-    if (cfg->out_limit)
-        loop_conn_set_out_limit(c, cfg->out_limit);
+    s->out_limit = cfg->out_limit ? cfg->out_limit : GW_WS_SESSION_DEFAULT_OUT_LIMIT;
+    loop_conn_set_out_limit(c, s->out_limit);
     if (ws_conn_init(&s->ws, &wc, loop_now_ms(s->loop)) != 0 || keep_offers(s, &hs) != 0 ||
         ws_conn_hold(&s->ws, rest.p, rest.n) != 0) {
         fail_pending(s, 400, GW_WS_SESSION_E_OVERFLOW, "handshake state does not fit");
@@ -484,4 +491,9 @@ void gw_ws_session_resume(struct gw_ws_session *s)
 size_t gw_ws_session_pending(const struct gw_ws_session *s)
 {
     return s->state == ST_OPEN ? loop_conn_pending(s->conn) : 0;
+}
+
+int gw_ws_session_congested(const struct gw_ws_session *s)
+{
+    return gw_ws_session_pending(s) > s->out_limit / 2;
 }

@@ -53,7 +53,11 @@ struct gw_ws_session;
 #define GW_WS_SESSION_E_OVERFLOW (-3105) /* output limit hit, or input had nowhere to go */
 #define GW_WS_SESSION_E_REFUSED (-3106)  /* on_end after gw_ws_session_refuse */
 
+/* on_message: nothing taken, wait for gw_ws_session_resume. */
+#define GW_WS_SESSION_WAIT ((size_t)-1)
+
 #define GW_WS_SESSION_DEFAULT_CHUNK (16 * 1024)
+#define GW_WS_SESSION_DEFAULT_OUT_LIMIT (1024 * 1024)
 #define GW_WS_SESSION_PROTO_MAX 1024 /* bytes of offered subprotocols kept */
 
 struct gw_ws_session_config {
@@ -62,13 +66,14 @@ struct gw_ws_session_config {
     size_t chunk_max;                            /* largest on_message chunk; 0: default */
     size_t recv_max;           /* parked input; at least the loop's recv_buf_size; 0: 64 KiB */
     size_t frame_max;          /* largest frame written; <= the loop's out_chunk_size; 0: 16 KiB */
-    size_t out_limit;          /* output bound towards the client; 0: the loop's default */
+    size_t out_limit;          /* output bound towards the client; 0: 1 MiB */
     unsigned ping_interval_ms; /* keep-alive; 0: none */
     unsigned close_ms;         /* Close wait and final flush; 0: 5 s */
 };
 
 struct gw_ws_session_ops {
-    /* opcode WS_OP_TEXT or WS_OP_BINARY; returns the bytes taken. */
+    /* opcode WS_OP_TEXT or WS_OP_BINARY; returns the bytes taken, or
+     * GW_WS_SESSION_WAIT to take nothing at all (also of an empty chunk). */
     size_t (*on_message)(struct gw_ws_session *s, void *cookie, unsigned opcode, struct span data,
                          int first, int fin);
     void (*on_close)(struct gw_ws_session *s, void *cookie, unsigned code, struct span reason);
@@ -132,5 +137,9 @@ void gw_ws_session_resume(struct gw_ws_session *s);
 
 /* Bytes queued towards the client and not yet sent. */
 size_t gw_ws_session_pending(const struct gw_ws_session *s);
+
+/* 1 while that queue is above half its limit (then on_drain follows once
+ * it falls back): the tunnel grants no credit meanwhile. */
+int gw_ws_session_congested(const struct gw_ws_session *s);
 
 #endif

@@ -182,6 +182,7 @@ int h8s_ws_decode(struct h8s_ws_msg *m, struct span hdr, struct span data)
     memset(m, 0, sizeof(*m));
     memset(val, 0, sizeof(val));
     m->data = data;
+    m->hdr = hdr;
     if (hdr.n == 0)
         return 0; /* a plain response (§3 rule 4) */
     if (nats_hdr_parse(&h, hdr) != 0)

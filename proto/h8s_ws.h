@@ -69,6 +69,7 @@ struct h8s_ws_msg {
     struct span data;          /* TEXT, BINARY: the chunk; CLOSE: the reason; HTTP: the body */
     struct span agent_subject; /* ACCEPT: X-H8s-Agent-Subject */
     struct span protocol;      /* ACCEPT: chosen subprotocol, empty when none */
+    struct span hdr;           /* the header block decoded (for the other fields) */
 };
 
 /* Error codes (negative). */

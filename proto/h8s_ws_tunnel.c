@@ -84,8 +84,9 @@ static enum h8s_ws_event_type recv_data(struct h8s_ws_tunnel *t, const struct h8
         return seq_fail(t, ev, m->seq);
     if (!first && m->kind != t->rx_kind)
         return fail(t, ev, WS_CLOSE_INTERNAL, "message type changed inside a message");
-    /* rx_bytes <= rx_credit always holds: neither difference can wrap. */
-    if (n > t->rx_credit - t->rx_bytes)
+    /* rx_cost <= rx_credit always holds: the difference cannot wrap. */
+    if (t->rx_credit - t->rx_cost < H8S_WS_MSG_COST ||
+        n > t->rx_credit - t->rx_cost - H8S_WS_MSG_COST)
         return fail(t, ev, WS_CLOSE_POLICY, "tunnel data beyond the granted credit");
     if (first) {
         t->rx_msg_len = 0;
@@ -102,6 +103,7 @@ static enum h8s_ws_event_type recv_data(struct h8s_ws_tunnel *t, const struct h8
     }
     t->rx_seq++;
     t->rx_bytes += n;
+    t->rx_cost += n + H8S_WS_MSG_COST;
     t->rx_msg_len += n;
     t->rx_kind = m->more ? (uint8_t)m->kind : 0;
     if (!m->more)
@@ -177,9 +179,15 @@ static int can_send(const struct h8s_ws_tunnel *t)
 
 uint64_t h8s_ws_tunnel_send_room(const struct h8s_ws_tunnel *t)
 {
-    if (!can_send(t) || t->tx_credit <= t->tx_bytes)
+    if (!can_send(t) || t->tx_credit < t->tx_cost + H8S_WS_MSG_COST)
         return 0;
-    return t->tx_credit - t->tx_bytes;
+    return t->tx_credit - t->tx_cost - H8S_WS_MSG_COST;
+}
+
+int h8s_ws_tunnel_can_send(const struct h8s_ws_tunnel *t, size_t n)
+{
+    return can_send(t) && t->tx_credit >= t->tx_cost + H8S_WS_MSG_COST &&
+           n <= t->tx_credit - t->tx_cost - H8S_WS_MSG_COST;
 }
 
 int h8s_ws_tunnel_send_data(struct h8s_ws_tunnel *t, enum h8s_ws_kind kind, size_t n, int fin,
@@ -191,12 +199,13 @@ int h8s_ws_tunnel_send_data(struct h8s_ws_tunnel *t, enum h8s_ws_kind kind, size
         return H8S_WS_E_ARG;
     if (!can_send(t) || (t->tx_kind && t->tx_kind != kind))
         return H8S_WS_E_STATE;
-    if (n > h8s_ws_tunnel_send_room(t))
+    if (!h8s_ws_tunnel_can_send(t, n))
         return H8S_WS_E_CREDIT;
     if ((rc = h8s_ws_encode_data(hdr, cap, out, kind, t->tx_seq, !fin)) != 0)
         return rc;
     t->tx_seq++;
     t->tx_bytes += n;
+    t->tx_cost += n + H8S_WS_MSG_COST;
     if (!t->tx_kind)
         t->tx_msg_len = 0;
     t->tx_msg_len += n;
@@ -230,20 +239,23 @@ int h8s_ws_tunnel_send_close(struct h8s_ws_tunnel *t, unsigned code, struct span
     return 0;
 }
 
-int h8s_ws_tunnel_credit(struct h8s_ws_tunnel *t, uint64_t queued, int force, uint64_t now,
+int h8s_ws_tunnel_credit(struct h8s_ws_tunnel *t, int congested, int force, uint64_t now,
                          uint8_t *hdr, size_t cap, struct span *out)
 {
-    uint64_t w = t->cfg.window, grant;
+    uint64_t w = t->cfg.window, grant = t->rx_credit;
     int rc;
 
     if (t->state != H8S_WS_ST_OPEN || t->fail_code)
         return 0;
-    /* Both terms are at most H8S_WS_VALUE_MAX (2^63 - 1): the sum fits. */
-    grant = t->rx_bytes + w - (queued < w ? queued : w);
-    if (grant > H8S_WS_VALUE_MAX)
-        grant = H8S_WS_VALUE_MAX;
-    if (grant < t->rx_credit)
-        grant = t->rx_credit;
+    if (!congested) {
+        /* rx_cost <= rx_credit <= H8S_WS_VALUE_MAX and w <= H8S_WS_VALUE_MAX:
+         * the sum fits in 64 bits. */
+        grant = t->rx_cost + w;
+        if (grant > H8S_WS_VALUE_MAX)
+            grant = H8S_WS_VALUE_MAX;
+        if (grant < t->rx_credit)
+            grant = t->rx_credit;
+    }
     if (!force && grant - t->rx_credit < (w + 1) / 2 &&
         (now < t->last_tx_ms || now - t->last_tx_ms < t->cfg.heartbeat_ms))
         return 0;

@@ -48,6 +48,15 @@
 #define H8S_WS_DEFAULT_DEAD_MS 6000
 #define H8S_WS_DEFAULT_CLOSE_MS 5000
 
+/*
+ * Credit a data message costs beyond its payload. It covers the frame
+ * header (at most 14 bytes) the receiver queues for each message, so that
+ * credit bounds the receiver's queue whatever the message sizes: a peer
+ * sending empty or one-byte messages cannot queue more than it was
+ * granted (PROTOCOL.md §7.4).
+ */
+#define H8S_WS_MSG_COST 16
+
 struct h8s_ws_config {
     uint64_t max_message;  /* longest message accepted from the tunnel, bytes */
     uint64_t window;       /* credit granted beyond what the local peer has taken; >= 1 */
@@ -72,11 +81,13 @@ struct h8s_ws_tunnel {
     /* Sending direction. */
     uint64_t tx_seq;     /* next sequence number */
     uint64_t tx_bytes;   /* payload bytes sent */
+    uint64_t tx_cost;    /* credit used: payload + H8S_WS_MSG_COST per message */
     uint64_t tx_credit;  /* the other hop's largest credit */
     uint64_t tx_msg_len; /* bytes of the message being sent */
     /* Receiving direction. */
     uint64_t rx_seq;     /* next sequence number expected */
     uint64_t rx_bytes;   /* payload bytes received and delivered */
+    uint64_t rx_cost;    /* credit used by the other hop */
     uint64_t rx_credit;  /* largest credit granted */
     uint64_t rx_msg_len; /* bytes of the message being received */
     uint64_t rx_msgs;    /* whole messages delivered */
@@ -156,10 +167,15 @@ enum h8s_ws_event_type h8s_ws_tunnel_recv(struct h8s_ws_tunnel *t, const struct 
                                           uint64_t now, struct h8s_ws_event *ev);
 
 /*
- * Payload bytes that may be sent now: the other hop's credit minus what
- * was sent; 0 unless OPEN, not failed, and our close not sent.
+ * Payload bytes one data message may carry now: the other hop's credit
+ * minus the credit used, minus H8S_WS_MSG_COST; 0 unless OPEN, not
+ * failed, and our close not sent. h8s_ws_tunnel_can_send says whether a
+ * message (even an empty one) fits at all.
  */
 uint64_t h8s_ws_tunnel_send_room(const struct h8s_ws_tunnel *t);
+
+/* 1 when a data message of n payload bytes may be sent now. */
+int h8s_ws_tunnel_can_send(const struct h8s_ws_tunnel *t, size_t n);
 
 /*
  * Accounts for a data message of n payload bytes of a kind (H8S_WS_TEXT or
@@ -167,8 +183,9 @@ uint64_t h8s_ws_tunnel_send_room(const struct h8s_ws_tunnel *t);
  * block into hdr (cap bytes; H8S_WS_HDR_MAX suffices), spanned by *out.
  * The first chunk opens a message; later ones must have the same kind.
  * Returns 0, H8S_WS_E_STATE (not OPEN, failed, close sent, or a
- * kind change inside a message), H8S_WS_E_CREDIT (n is above the
- * send room) or an H8S_WS_E_* encoder error; nothing changes on error.
+ * kind change inside a message), H8S_WS_E_CREDIT (n + H8S_WS_MSG_COST
+ * is beyond the credit) or an H8S_WS_E_* encoder error; nothing changes
+ * on error.
  */
 int h8s_ws_tunnel_send_data(struct h8s_ws_tunnel *t, enum h8s_ws_kind kind, size_t n, int fin,
                             uint64_t now, uint8_t *hdr, size_t cap, struct span *out);
@@ -187,15 +204,18 @@ int h8s_ws_tunnel_send_close(struct h8s_ws_tunnel *t, unsigned code, struct span
                              uint64_t now, uint8_t *hdr, size_t cap, struct span *out);
 
 /*
- * Flow control and heartbeat. queued is what this hop still holds for its
- * local peer (bytes in the socket's output queue). The grant is
- * received + window - min(queued, window), never less than before. Writes
- * a credit block and returns 1 when one is due: the grant grew by at least
- * half a window, or nothing was sent for heartbeat_ms (or force is set);
- * returns 0 when none is due (or the tunnel is not OPEN, or is CLOSED), or
- * a negative H8S_WS_E_* encoder error.
+ * Flow control and heartbeat. congested says that this hop's queue towards
+ * its local peer is above its low-water mark (half the socket's output
+ * limit): then nothing more is granted; otherwise the grant is the credit
+ * used so far plus the window. The caller re-evaluates when the queue
+ * drains (loop_conn's on_drain fires exactly when it falls back to half
+ * the limit), so with window <= half the output limit the queue never
+ * exceeds the limit. Writes a credit block and returns 1 when one is due:
+ * the grant grew by at least half a window, or nothing was sent for
+ * heartbeat_ms (or force is set); returns 0 when none is due (or the
+ * tunnel is not OPEN, or failed), or a negative H8S_WS_E_* encoder error.
  */
-int h8s_ws_tunnel_credit(struct h8s_ws_tunnel *t, uint64_t queued, int force, uint64_t now,
+int h8s_ws_tunnel_credit(struct h8s_ws_tunnel *t, int congested, int force, uint64_t now,
                          uint8_t *hdr, size_t cap, struct span *out);
 
 /*

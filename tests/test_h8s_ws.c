@@ -168,7 +168,7 @@ static struct h8s_ws_config small_cfg(void)
     struct h8s_ws_config c;
     h8s_ws_config_defaults(&c);
     c.max_message = 100;
-    c.window = 40;
+    c.window = 200;
     c.heartbeat_ms = 1000;
     c.dead_ms = 3000;
     c.close_ms = 2000;
@@ -180,7 +180,7 @@ static void agent_open(struct h8s_ws_tunnel *t, uint64_t peer_credit)
 {
     struct h8s_ws_config c = small_cfg();
     h8s_ws_tunnel_init(t, &c, 0);
-    assert_int_equal(h8s_ws_tunnel_granted(t), 40);
+    assert_int_equal(h8s_ws_tunnel_granted(t), 200);
     assert_int_equal(h8s_ws_tunnel_start(t, peer_credit, 0), 0);
     assert_int_equal(t->state, H8S_WS_ST_OPEN);
 }
@@ -561,13 +561,14 @@ static void test_gateway_opening(void **state)
         h8s_ws_tunnel_send_close(&t, 1000, span_make(NULL, 0), 100, hb, sizeof(hb), &out),
         H8S_WS_E_STATE);
     assert_int_equal(h8s_ws_tunnel_credit(&t, 0, 1, 100, hb, sizeof(hb), &out), 0);
-    assert_int_equal(rx_build(&r, 0, NULL, 0, "X-H8s-Ws", "accept", "X-H8s-Credit", "5",
+    assert_int_equal(rx_build(&r, 0, NULL, 0, "X-H8s-Ws", "accept", "X-H8s-Credit", "21",
                               "X-H8s-Agent-Subject", AGENT_SUBJ, (const char *)NULL),
                      0);
     assert_int_equal(h8s_ws_tunnel_recv(&t, &r.m, 150, &ev), H8S_WS_EV_ACCEPTED);
     rx_free(&r);
     assert_int_equal(t.state, H8S_WS_ST_OPEN);
-    assert_int_equal(h8s_ws_tunnel_send_room(&t), 5);
+    /* A message costs its payload plus H8S_WS_MSG_COST. */
+    assert_int_equal(h8s_ws_tunnel_send_room(&t), 21 - H8S_WS_MSG_COST);
     assert_int_equal(h8s_ws_tunnel_deadline(&t), 150 + 1000);
     /* A second accept in OPEN is a violation. */
     assert_int_equal(rx_build(&r, 0, NULL, 0, "X-H8s-Ws", "accept", "X-H8s-Credit", "5",
@@ -722,16 +723,28 @@ static void test_limits(void **state)
 
     memset(buf, 'x', sizeof(buf));
 
-    /* Credit: exactly the window is fine, one byte more is 1008. */
+    /* Credit (window 200): 100 + 16 and 68 + 16 use it exactly; even an
+     * empty message more (it costs 16) is 1008. */
     agent_open(&t, 0);
-    assert_int_equal(recv_chunk(&t, "binary", 1, 1, buf, 39, 1, &ev, &r), H8S_WS_EV_DATA);
+    assert_int_equal(recv_chunk(&t, "binary", 1, 0, buf, 100, 1, &ev, &r), H8S_WS_EV_DATA);
     rx_free(&r);
-    assert_int_equal(recv_chunk(&t, "binary", 2, 1, buf, 1, 1, &ev, &r), H8S_WS_EV_DATA);
+    assert_int_equal(recv_chunk(&t, "binary", 2, 0, buf, 68, 1, &ev, &r), H8S_WS_EV_DATA);
     rx_free(&r);
-    assert_int_equal(recv_chunk(&t, "binary", 3, 0, buf, 1, 1, &ev, &r), H8S_WS_EV_FAIL);
+    assert_int_equal(t.rx_cost, 200);
+    assert_int_equal(recv_chunk(&t, "binary", 3, 0, buf, 0, 1, &ev, &r), H8S_WS_EV_FAIL);
     assert_int_equal(ev.code, WS_CLOSE_POLICY);
     rx_free(&r);
-    assert_int_equal(t.rx_bytes, 40);
+    assert_int_equal(t.rx_bytes, 168);
+    /* A stream of empty messages is bounded by credit as well. */
+    agent_open(&t, 0);
+    for (uint64_t i = 1; i <= 200 / H8S_WS_MSG_COST; i++) {
+        assert_int_equal(recv_chunk(&t, "text", i, 0, NULL, 0, 1, &ev, &r), H8S_WS_EV_DATA);
+        rx_free(&r);
+    }
+    assert_int_equal(recv_chunk(&t, "text", 200 / H8S_WS_MSG_COST + 1, 0, NULL, 0, 1, &ev, &r),
+                     H8S_WS_EV_FAIL);
+    assert_int_equal(ev.code, WS_CLOSE_POLICY);
+    rx_free(&r);
 
     /* Message size: 100 bytes in chunks is fine, 101 is 1009, whatever the
      * credit. */
@@ -783,9 +796,11 @@ static void test_sending(void **state)
     struct h8s_ws_msg m;
     (void)state;
 
-    agent_open(&t, 10);
-    assert_int_equal(h8s_ws_tunnel_send_room(&t), 10);
-    assert_int_equal(h8s_ws_tunnel_send_data(&t, H8S_WS_TEXT, 11, 1, 1, hb, sizeof(hb), &out),
+    /* Credit 60: one message of up to 44 bytes (60 - H8S_WS_MSG_COST). */
+    agent_open(&t, 60);
+    assert_int_equal(h8s_ws_tunnel_send_room(&t), 44);
+    assert_false(h8s_ws_tunnel_can_send(&t, 45));
+    assert_int_equal(h8s_ws_tunnel_send_data(&t, H8S_WS_TEXT, 45, 1, 1, hb, sizeof(hb), &out),
                      H8S_WS_E_CREDIT);
     assert_int_equal(h8s_ws_tunnel_send_data(&t, H8S_WS_CLOSE, 1, 1, 1, hb, sizeof(hb), &out),
                      H8S_WS_E_ARG);
@@ -804,17 +819,20 @@ static void test_sending(void **state)
     assert_int_equal(h8s_ws_decode(&m, out, span_make(NULL, 0)), 0);
     assert_true(m.seq == 2 && !m.more);
     assert_int_equal(t.tx_msgs, 1);
-    assert_int_equal(h8s_ws_tunnel_send_room(&t), 0);
-    /* Zero bytes need no credit. */
+    assert_int_equal(t.tx_cost, 4 + 6 + 2 * H8S_WS_MSG_COST);
+    /* 18 left: an empty message fits (it costs 16), then nothing. */
+    assert_int_equal(h8s_ws_tunnel_send_room(&t), 2);
     assert_int_equal(h8s_ws_tunnel_send_data(&t, H8S_WS_BINARY, 0, 1, 7, hb, sizeof(hb), &out), 0);
-    assert_int_equal(h8s_ws_tunnel_send_data(&t, H8S_WS_BINARY, 1, 1, 7, hb, sizeof(hb), &out),
+    assert_false(h8s_ws_tunnel_can_send(&t, 0));
+    assert_int_equal(h8s_ws_tunnel_send_room(&t), 0);
+    assert_int_equal(h8s_ws_tunnel_send_data(&t, H8S_WS_BINARY, 0, 1, 7, hb, sizeof(hb), &out),
                      H8S_WS_E_CREDIT);
     /* Credits: larger ones raise the room, smaller or equal ones do not. */
-    assert_int_equal(recv_credit(&t, 12, 8, &ev), H8S_WS_EV_CREDIT);
-    assert_int_equal(h8s_ws_tunnel_send_room(&t), 2);
-    assert_int_equal(recv_credit(&t, 11, 8, &ev), H8S_WS_EV_NONE);
-    assert_int_equal(recv_credit(&t, 12, 8, &ev), H8S_WS_EV_NONE);
-    assert_int_equal(h8s_ws_tunnel_send_room(&t), 2);
+    assert_int_equal(recv_credit(&t, 80, 8, &ev), H8S_WS_EV_CREDIT);
+    assert_int_equal(h8s_ws_tunnel_send_room(&t), 80 - 58 - H8S_WS_MSG_COST);
+    assert_int_equal(recv_credit(&t, 70, 8, &ev), H8S_WS_EV_NONE);
+    assert_int_equal(recv_credit(&t, 80, 8, &ev), H8S_WS_EV_NONE);
+    assert_int_equal(h8s_ws_tunnel_send_room(&t), 6);
 
     /* After our close: no data, no second close, room 0. */
     assert_int_equal(
@@ -842,50 +860,57 @@ static void test_credit_grants(void **state)
     struct h8s_ws_tunnel t;
     struct h8s_ws_event ev;
     struct rx r;
-    uint8_t hb[H8S_WS_HDR_MAX], buf[40];
+    uint8_t hb[H8S_WS_HDR_MAX], buf[100];
     struct span out;
     struct h8s_ws_msg m;
     (void)state;
 
     memset(buf, 'y', sizeof(buf));
-    agent_open(&t, 0); /* window 40, heartbeat 1000 */
+    agent_open(&t, 0); /* window 200, heartbeat 1000 */
     /* Nothing received: no grant due before the heartbeat. */
     assert_int_equal(h8s_ws_tunnel_credit(&t, 0, 0, 999, hb, sizeof(hb), &out), 0);
     /* Heartbeat: the same credit again. */
     assert_int_equal(h8s_ws_tunnel_credit(&t, 0, 0, 1000, hb, sizeof(hb), &out), 1);
     assert_int_equal(h8s_ws_decode(&m, out, span_make(NULL, 0)), 0);
-    assert_true(m.kind == H8S_WS_CREDIT && m.credit == 40);
+    assert_true(m.kind == H8S_WS_CREDIT && m.credit == 200);
     assert_int_equal(h8s_ws_tunnel_deadline(&t), 2000); /* next heartbeat before dead (3000) */
 
-    /* 19 bytes received and taken (queued 0): grant 59 grew by 19 < 20. */
+    /* 19 bytes received (cost 35): the grant would grow by 35 < 100. */
     assert_int_equal(recv_chunk(&t, "binary", 1, 0, buf, 19, 1001, &ev, &r), H8S_WS_EV_DATA);
     rx_free(&r);
     assert_int_equal(h8s_ws_tunnel_credit(&t, 0, 0, 1001, hb, sizeof(hb), &out), 0);
-    /* One more byte: grew by 20 = half the window. */
-    assert_int_equal(recv_chunk(&t, "binary", 2, 0, buf, 1, 1002, &ev, &r), H8S_WS_EV_DATA);
+    /* 49 more (cost 65): grown by 100 = half the window. */
+    assert_int_equal(recv_chunk(&t, "binary", 2, 0, buf, 49, 1002, &ev, &r), H8S_WS_EV_DATA);
     rx_free(&r);
-    /* Still queued for the local peer: nothing to grant. */
-    assert_int_equal(h8s_ws_tunnel_credit(&t, 20, 0, 1002, hb, sizeof(hb), &out), 0);
-    assert_int_equal(h8s_ws_tunnel_credit(&t, 1000, 0, 1002, hb, sizeof(hb), &out), 0);
+    /* The local queue is congested: nothing more is granted. */
+    assert_int_equal(h8s_ws_tunnel_credit(&t, 1, 0, 1002, hb, sizeof(hb), &out), 0);
+    /* It drained: granted. */
     assert_int_equal(h8s_ws_tunnel_credit(&t, 0, 0, 1002, hb, sizeof(hb), &out), 1);
     assert_int_equal(h8s_ws_decode(&m, out, span_make(NULL, 0)), 0);
-    assert_int_equal(m.credit, 60);
-    assert_int_equal(h8s_ws_tunnel_granted(&t), 60);
-    /* Forced: same value, never smaller. */
-    assert_int_equal(h8s_ws_tunnel_credit(&t, 1000, 1, 1003, hb, sizeof(hb), &out), 1);
+    assert_int_equal(m.credit, 300);
+    assert_int_equal(h8s_ws_tunnel_granted(&t), 300);
+    /* Forced while congested: the same value, never smaller. */
+    assert_int_equal(h8s_ws_tunnel_credit(&t, 1, 1, 1003, hb, sizeof(hb), &out), 1);
     assert_int_equal(h8s_ws_decode(&m, out, span_make(NULL, 0)), 0);
-    assert_int_equal(m.credit, 60);
+    assert_int_equal(m.credit, 300);
+    /* A heartbeat while congested repeats it too. */
+    assert_int_equal(h8s_ws_tunnel_credit(&t, 1, 0, 2003, hb, sizeof(hb), &out), 1);
+    assert_int_equal(h8s_ws_decode(&m, out, span_make(NULL, 0)), 0);
+    assert_int_equal(m.credit, 300);
     /* Encoder error surfaces. */
-    assert_int_equal(h8s_ws_tunnel_credit(&t, 0, 1, 1003, hb, 8, &out), H8S_WS_E_SPACE);
-    /* Memory bound: the peer sending all it may leaves at most one window
-     * queued here. */
-    assert_int_equal(recv_chunk(&t, "binary", 3, 0, buf, 40, 1004, &ev, &r), H8S_WS_EV_DATA);
+    assert_int_equal(h8s_ws_tunnel_credit(&t, 0, 1, 2003, hb, 8, &out), H8S_WS_E_SPACE);
+    /* Memory bound: the peer may use exactly one window beyond what it had
+     * when we last granted, never more. */
+    assert_int_equal(recv_chunk(&t, "binary", 3, 0, buf, 100, 2004, &ev, &r), H8S_WS_EV_DATA);
     rx_free(&r);
-    assert_int_equal(t.rx_bytes, 60);
-    assert_int_equal(recv_chunk(&t, "binary", 4, 0, buf, 1, 1004, &ev, &r), H8S_WS_EV_FAIL);
+    assert_int_equal(recv_chunk(&t, "binary", 4, 0, buf, 84 - H8S_WS_MSG_COST, 2004, &ev, &r),
+                     H8S_WS_EV_DATA);
+    rx_free(&r);
+    assert_int_equal(t.rx_cost, 300);
+    assert_int_equal(recv_chunk(&t, "binary", 5, 0, buf, 0, 2004, &ev, &r), H8S_WS_EV_FAIL);
     rx_free(&r);
     /* Failed: no credits any more. */
-    assert_int_equal(h8s_ws_tunnel_credit(&t, 0, 1, 1005, hb, sizeof(hb), &out), 0);
+    assert_int_equal(h8s_ws_tunnel_credit(&t, 0, 1, 2005, hb, sizeof(hb), &out), 0);
 }
 
 static void test_close_peer_first(void **state)
@@ -1073,7 +1098,7 @@ static void test_pair_flow(void **state)
     memset(&gw, 0, sizeof(gw));
     memset(&ag, 0, sizeof(ag));
     h8s_ws_config_defaults(&c);
-    c.window = 64;
+    c.window = 128;
     c.max_message = 1000;
     gw.sent = malloc(100000), gw.got = malloc(100000);
     ag.sent = malloc(100000), ag.got = malloc(100000);
@@ -1112,7 +1137,7 @@ static void test_pair_flow(void **state)
             size_t chunk = left < 50 ? left : 50;
             if (chunk > room)
                 chunk = room;
-            if (chunk == 0 && left > 0)
+            if ((chunk == 0 && left > 0) || !h8s_ws_tunnel_can_send(&tx->t, chunk))
                 goto grant; /* stalled on credit */
             /* Every third message is text (ASCII), the others binary. */
             enum h8s_ws_kind kind = next_msg[s] % 3 ? H8S_WS_BINARY : H8S_WS_TEXT;
@@ -1140,14 +1165,13 @@ static void test_pair_flow(void **state)
                 msg_off[s] = 0;
             }
         grant:
-            /* The receiver's peer takes everything every other round. */
-            if (h8s_ws_tunnel_credit(&rxh->t, (round & 1) ? 30 : 0, 0, now, hb, sizeof(hb), &out) ==
-                1) {
+            /* The receiver's local queue is congested every third round. */
+            if (h8s_ws_tunnel_credit(&rxh->t, round % 3 == 0, 0, now, hb, sizeof(hb), &out) == 1) {
                 enum h8s_ws_event_type et = deliver(&tx->t, out, NULL, 0, now, &ev, &keep);
                 assert_true(et == H8S_WS_EV_CREDIT || et == H8S_WS_EV_NONE);
             }
             /* Invariant: never more in flight than granted. */
-            assert_true(tx->t.tx_bytes <= rxh->t.rx_credit);
+            assert_true(tx->t.tx_cost <= rxh->t.rx_credit);
         }
     }
     assert_int_equal(next_msg[0], 300);
