@@ -8,7 +8,10 @@ line of stdout. The request path picks the behaviour:
   /notfound   answers 404 with a 100000-byte body
   /fragments  sends a fragmented text message with a ping between two
               fragments, a fragmented binary message, then echoes
-  /closer     closes with 4002 "server bye" after the first message
+  /closer     closes with 4002 "server bye" after the first message (also
+              /close)
+  /pause      reads nothing for 3 s, then consumes everything it gets and
+              prints "got <bytes>" when the client closes
   /flood?n=N&size=S
               sends N binary messages of S bytes (byte i of message k is
               (k * 31 + i) & 255), then the text "done", then echoes
@@ -16,8 +19,8 @@ line of stdout. The request path picks the behaviour:
   /big?size=S sends one binary message of S bytes, then echoes
   /drop       drops the TCP connection without a Close after one message
 
-For every connection that ends, a line "closed <path> <code> <reason hex>"
-is printed. The server exits after 120 s or when stdin closes.
+Every 101 carries "Set-Cookie: app=1". For every connection that ends, a
+line "closed <path> <code> <reason hex>" is printed. The server exits after 120 s or when stdin closes.
 """
 import asyncio
 import http
@@ -64,7 +67,16 @@ async def handler(ws, path):
                 yield "t\u00e9d"
             await ws.send(text_parts())
             await ws.send([b"\x00\x01", b"", b"\x02"])
-        elif route == "/closer":
+        elif route == "/pause":
+            await asyncio.sleep(3)
+            got = 0
+            try:
+                async for msg in ws:
+                    got += len(msg)
+            finally:
+                log("got", got)
+            return
+        elif route in ("/closer", "/close"):
             await ws.recv()
             await ws.close(4002, "server bye")
         elif route == "/flood":
@@ -93,6 +105,10 @@ async def handler(ws, path):
 async def main():
     async with websockets.serve(handler, "127.0.0.1", 0, subprotocols=["chat.v1", "chat.v2"],
                                 process_request=process_request, max_size=1 << 24,
+                                # A small queue, so that a handler that does
+                                # not read soon stops reading its socket.
+                                max_queue=4,
+                                extra_headers=[("Set-Cookie", "app=1")],
                                 ping_interval=None, close_timeout=5) as server:
         log(server.sockets[0].getsockname()[1])
         loop = asyncio.get_running_loop()

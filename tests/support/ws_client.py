@@ -14,11 +14,16 @@ any failed expectation raises, so the exit status is non-zero.
   refuse        /refuse: prints "rejected <status> <X-Reason>"
   origin        /echo from a foreign Origin: prints "rejected <status>"
   server-close  /close: sends one message, prints "closed <code> <reason hex>"
-  flood         /pause: sends 16 x 1 MiB; prints "progress <sends done>" after
-                1.5 s, then "sent all" once all went out, then "ok" after
-                a normal close
+  flood         /pause: sends <arg> (default 16) x 1 MiB; prints "progress
+                <sends done>" after 1.5 s, then "sent all" once all went
+                out, then "ok" after a normal close
   idle          /echo: idle for 0.6 s (the server's pings get answered),
                 then one echo: "ok"
+  many          <arg> connections to /echo at once, each echoing 5 messages
+                of its own (text and binary, up to 4 KiB): "ok <arg>"
+  hold          <arg> connections to /echo, one echo each, then "open <arg>";
+                waits for the server to close them all and prints
+                "closed <code> <count>" for each code seen (most common first)
 """
 import asyncio
 import os
@@ -38,7 +43,8 @@ def uri(path):
 
 def connect(path, **kw):
     kw.setdefault("origin", "http://h8s.test")
-    return websockets.connect(uri(path), max_size=1 << 24, open_timeout=10, close_timeout=10,
+    kw.setdefault("open_timeout", 10)
+    return websockets.connect(uri(path), max_size=1 << 24, close_timeout=10,
                               ping_interval=None, **kw)
 
 
@@ -112,15 +118,17 @@ async def flood():
     async with connect("/pause") as ws:
         done = 0
 
+        count = int(sys.argv[3]) if len(sys.argv) > 3 else 16
+
         async def sender():
             nonlocal done
-            for k in range(16):
+            for k in range(count):
                 await ws.send(bytes([k]) * (1 << 20))
                 done += 1
         task = asyncio.ensure_future(sender())
         await asyncio.sleep(1.5)
         out("progress", done)
-        await asyncio.wait_for(task, 20)
+        await asyncio.wait_for(task, 60)
         out("sent all")
     out("ok")
 
@@ -133,6 +141,39 @@ async def idle():
     out("ok")
 
 
+async def many():
+    n = int(sys.argv[3])
+
+    async def one(i):
+        async with connect("/echo", open_timeout=60) as ws:
+            for k in range(5):
+                m = ("conn %d msg %d " % (i, k)) * (1 + (i * 7 + k) % 100)
+                if k % 2:
+                    m = m.encode()
+                await ws.send(m)
+                r = await asyncio.wait_for(ws.recv(), 30)
+                assert r == m, (i, k)
+    await asyncio.gather(*(one(i) for i in range(n)))
+    out("ok", n)
+
+
+async def hold():
+    n = int(sys.argv[3])
+    conns = []
+    for i in range(n):
+        ws = await connect("/echo")
+        await ws.send("hello %d" % i)
+        assert await asyncio.wait_for(ws.recv(), 10) == "hello %d" % i
+        conns.append(ws)
+    out("open", n)
+    await asyncio.gather(*(asyncio.wait_for(ws.wait_closed(), 30) for ws in conns))
+    codes = {}
+    for ws in conns:
+        codes[ws.close_code] = codes.get(ws.close_code, 0) + 1
+    for code, count in sorted(codes.items(), key=lambda kv: -kv[1]):
+        out("closed", code, count)
+
+
 SCENARIOS = {
     "echo": echo,
     "echo-loop": echo_loop,
@@ -142,6 +183,8 @@ SCENARIOS = {
     "server-close": server_close,
     "flood": flood,
     "idle": idle,
+    "many": many,
+    "hold": hold,
 }
 
-asyncio.run(asyncio.wait_for(SCENARIOS[sys.argv[1]](), 60))
+asyncio.run(asyncio.wait_for(SCENARIOS[sys.argv[1]](), 120))
