@@ -11,7 +11,9 @@
  * exceeds the credit granted (either way); a delivered text message is UTF-8;
  * spans stay inside the message; every block the tunnel writes decodes
  * back to what was asked; no filter lets an internal or handshake header
- * through.
+ * through. (proto/h8s_ws_relay.c hands every message it receives to these
+ * same two entry points, h8s_ws_decode and h8s_ws_tunnel_recv; its own
+ * part, NATS and timers, is tested in tests/test_h8s_ws_relay.c.)
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -120,19 +120,22 @@ int h8s_ws_relay_init(struct h8s_ws_relay *r, struct loop *l, struct nats_client
                       struct h8s_ws_relays *set, const struct h8s_ws_relay_config *cfg,
                       const struct h8s_ws_relay_ops *ops, struct span daemon_id, struct span id)
 {
+    uint8_t own[sizeof(r->own)];
     int n;
 
-    memset(r, 0, sizeof(*r));
+    /* Checked before r is touched: r may be a live relay of the set. */
     if (id.n == 0 || id.n > RAND_ID_LEN || !subject_id_ok(id))
         return -EINVAL;
-    n = subject_reply((uint8_t *)r->own, sizeof(r->own) - 1, daemon_id, id);
-    if (n < 0 || !h8s_ws_subject_ok(span_make(r->own, (size_t)n)))
+    n = subject_reply(own, sizeof(own) - 1, daemon_id, id);
+    if (n < 0 || !h8s_ws_subject_ok(span_make(own, (size_t)n)))
         return -EINVAL;
+    if (h8s_ws_relays_find(set, id) != NULL)
+        return -EEXIST;
+    memset(r, 0, sizeof(*r));
+    memcpy(r->own, own, (size_t)n);
     r->own_len = (uint8_t)n;
     memcpy(r->id, id.p, id.n);
     r->id_len = (uint8_t)id.n;
-    if (h8s_ws_relays_find(set, id) != NULL)
-        return -EEXIST;
     if (cfg) {
         r->cfg = *cfg;
     } else {
