@@ -333,6 +333,22 @@ unsigned gw_ws_session_start(struct loop_conn *c, const struct gw_ws_session_con
     return 101;
 }
 
+struct gw_ws_session *gw_ws_session_of(struct loop_conn *c)
+{
+    return loop_conn_cookie(c);
+}
+
+int gw_ws_session_park(struct gw_ws_session *s, struct span bytes)
+{
+    if (s->state != ST_PENDING)
+        return -EPIPE;
+    if (ws_conn_hold(&s->ws, bytes.p, bytes.n) != 0) {
+        fail_pending(s, 400, GW_WS_SESSION_E_OVERFLOW, "client data before the handshake");
+        return -ENOBUFS;
+    }
+    return 0;
+}
+
 size_t gw_ws_session_offers(const struct gw_ws_session *s, const struct span **offers)
 {
     *offers = s->hs.protocols;

@@ -98,6 +98,23 @@ unsigned gw_ws_session_start(struct loop_conn *c, const struct gw_ws_session_con
                              const struct gw_ws_session_ops *ops, void *cookie,
                              struct gw_ws_session **out);
 
+/*
+ * The session that took c over (gw_ws_session_start returned 101 for c).
+ * For an HTTP layer that calls gw_ws_session_start from its head callback,
+ * before it knows where the head ended, and parks the bytes that followed
+ * it once its parser returns. c MUST be such a connection, and still open
+ * in the same callback.
+ */
+struct gw_ws_session *gw_ws_session_of(struct loop_conn *c);
+
+/*
+ * Parks client bytes that followed the head (behind any given as rest);
+ * they are parsed after the 101. Only while PENDING. Returns 0, -EPIPE
+ * (not pending), or -ENOBUFS when they do not fit in recv_max: the client
+ * is then answered 400 and the session ends.
+ */
+int gw_ws_session_park(struct gw_ws_session *s, struct span bytes);
+
 /* The client's subprotocol offers, in order (copies, valid while s is). */
 size_t gw_ws_session_offers(const struct gw_ws_session *s, const struct span **offers);
 

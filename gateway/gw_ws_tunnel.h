@@ -62,12 +62,14 @@ struct gw_ws_tunnel_stats {
 };
 
 /*
- * Handles an upgrade request on c (from the HTTP layer's on_data). Returns
- * 101 when the tunnel is opening (c now belongs to it; the caller returns
- * from on_data and forgets c); 400, 403 or 426 when the handshake check
- * refused (answered; c is closing and still the caller's, whose on_close
- * follows); 0 on an internal failure (c closed likewise). stats may be
- * NULL.
+ * Handles an upgrade request on c (from the HTTP layer's on_data, or its
+ * head callback). Returns 101 when the tunnel is opening (c now belongs to
+ * it; the caller returns from on_data and forgets c, after passing bytes
+ * that followed the head to gw_ws_session_park(gw_ws_session_of(c), ...)
+ * when it could not give them as req->rest); 400, 403 or 426 when the
+ * handshake check refused (answered; c is closing and still the caller's,
+ * whose on_close follows); 0 on an internal failure (c closed likewise).
+ * stats may be NULL.
  */
 unsigned gw_ws_tunnel_start(struct loop_conn *c, const struct gw_ws_tunnel_config *cfg,
                             const struct gw_ws_tunnel_request *req,

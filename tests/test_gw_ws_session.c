@@ -215,9 +215,15 @@ static int h_data(struct loop_conn *c, const uint8_t *p, size_t n)
               : strcmp(path, "/pause") == 0    ? M_PAUSE
               : strcmp(path, "/badproto") == 0 ? M_BADPROTO
                                                : M_ECHO;
-    st = gw_ws_session_start(c, &srv->cfg, &head.head,
-                             span_make(h->buf + head.head_len, h->len - head.head_len), &owner_ops,
+    /* /park: the HTTP layer gives nothing as rest, and parks it after. */
+    int park = strcmp(path, "/park") == 0;
+    struct span rest = span_make(h->buf + head.head_len, h->len - head.head_len);
+    st = gw_ws_session_start(c, &srv->cfg, &head.head, park ? span_make(NULL, 0) : rest, &owner_ops,
                              o, &o->s);
+    if (st == 101 && park) {
+        assert_ptr_equal(gw_ws_session_of(c), o->s);
+        assert_int_equal(gw_ws_session_park(o->s, rest), 0);
+    }
     if (st != 101) {
         srv->refused[st < 600 ? st : 0]++;
         free(o);
@@ -419,6 +425,11 @@ static int raw_wait(struct fx *f, struct raw *r, int (*pred)(struct raw *))
 static int have_head(struct raw *r)
 {
     return memmem(r->buf, r->len, "\r\n\r\n", 4) != NULL || r->eof;
+}
+
+static int have_echo(struct raw *r)
+{
+    return r->len >= 7 || r->eof;
 }
 
 static int have_eof(struct raw *r)
@@ -675,6 +686,42 @@ static void test_flow_control(void **state)
     assert_int_equal(f->srv.flood_bad, 0);
 }
 
+static void test_early_frames(void **state)
+{
+    struct fx *f = *state;
+    static const uint8_t key[4] = {1, 2, 3, 4};
+    const char *paths[] = {"/echo", "/park"};
+
+    /* A client that sends a frame in the same write as its request (it
+     * should wait for the 101): the frame is kept and echoed after the 101,
+     * whether the HTTP layer passes it as rest or parks it later. */
+    for (int i = 0; i < 2; i++) {
+        char req[512];
+        uint8_t fr[16];
+        struct raw r;
+        int n = snprintf(req, sizeof(req),
+                         "GET %s HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: " TEST_KEY "\r\n"
+                         "Sec-WebSocket-Version: 13\r\nOrigin: http://h8s.test\r\n\r\n",
+                         paths[i]);
+        fr[0] = 0x81;
+        fr[1] = 0x80 | 5;
+        memcpy(fr + 2, key, 4);
+        ws_frame_mask(fr + 6, (const uint8_t *)"early", 5, key, 0);
+        memcpy(req + n, fr, 11);
+        raw_open(f, &r);
+        raw_send(&r, req, (size_t)n + 11);
+        assert_true(raw_wait(f, &r, have_head));
+        raw_drop_head(&r);
+        assert_true(raw_wait(f, &r, have_echo));
+        assert_int_equal(r.buf[0], 0x81);
+        assert_int_equal(r.buf[1], 5);
+        assert_memory_equal(r.buf + 2, "early", 5);
+        close(r.fd);
+    }
+    run_until_ended(f, 2);
+}
+
 static void test_client_gone(void **state)
 {
     struct fx *f = *state;
@@ -738,6 +785,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_violations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_both_ways, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flow_control, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_early_frames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
     };
