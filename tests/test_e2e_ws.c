@@ -8,6 +8,7 @@
  * its own gateway, so the SIGTERM test can end one. Every wait is bounded.
  * Skipped (not failed) when /usr/bin/python3 cannot import websockets.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 
 #include "tests/support/agtest.h"
 #include "tests/support/gwproc.h"
+#include "tests/support/httpc.h"
 #include "tests/support/natsd.h"
 #include "tests/support/pychild.h"
 
@@ -89,6 +91,22 @@ static void gw_start(struct fx *f)
 {
     const char *extra[] = {ORIGINS, "--ws-max-message=4MiB", NULL};
     assert_int_equal(gwproc_start(&f->gw, natsd_url(f->natsd), extra), 0);
+}
+
+/* The status h8sd answers an upgrade request with (Host host, extra
+ * fields "Name: value\r\n..."), or a negative errno. */
+static int upgrade_status(struct fx *f, const char *host, const char *extra)
+{
+    char req[1024];
+    struct httpc_resp r;
+    snprintf(req, sizeof(req),
+             "GET /echo HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n%s\r\n",
+             host, extra);
+    int rc = httpc_once(f->gw.port, req, &r, 0, 5000);
+    int st = rc == 1 ? r.status : rc < 0 ? rc : -EPROTO;
+    httpc_resp_free(&r);
+    return st;
 }
 
 static int test_teardown(void **state)
@@ -187,6 +205,28 @@ static void test_allowed_origins(void **state)
     assert_true(gwproc_log_wait(&f->gw, "event=ws_tunnel_refused", 1) == 0);
 }
 
+/* --authorization-key and --host-filters apply to upgrades as to HTTP
+ * requests: 403 before any tunnel; a request that passes them reaches the
+ * WebSocket handshake check (here: a wrong version, 426). */
+static void test_gateway_checks(void **state)
+{
+    struct fx *f = *state;
+    const char *extra[] = {"--authorization-key=sekret", "--host-filters=127.0.0.1", NULL};
+    REQUIRE_PYTHON(f);
+    assert_int_equal(gwproc_start(&f->gw, natsd_url(f->natsd), extra), 0);
+    assert_int_equal(upgrade_status(f, "127.0.0.1", "Sec-WebSocket-Version: 13\r\n"), 403);
+    assert_int_equal(upgrade_status(f, "127.0.0.1",
+                                    "Authorization: wrong\r\nSec-WebSocket-Version: 13\r\n"),
+                     403);
+    assert_int_equal(upgrade_status(f, "other.test",
+                                    "Authorization: sekret\r\nSec-WebSocket-Version: 13\r\n"),
+                     403);
+    assert_int_equal(upgrade_status(f, "127.0.0.1",
+                                    "Authorization: sekret\r\nSec-WebSocket-Version: 8\r\n"),
+                     426);
+    assert_int_equal(gwproc_log_has(&f->gw, "event=ws_tunnel"), 0);
+}
+
 /* SIGTERM to h8sd: every open WebSocket is closed with 1001 and the
  * gateway exits 0 without waiting for the drain timeout. */
 static void test_sigterm_closes_1001(void **state)
@@ -219,6 +259,7 @@ int main(void)
         cmocka_unit_test_teardown(test_app_close, test_teardown),
         cmocka_unit_test_teardown(test_app_refuses, test_teardown),
         cmocka_unit_test_teardown(test_allowed_origins, test_teardown),
+        cmocka_unit_test_teardown(test_gateway_checks, test_teardown),
         cmocka_unit_test_teardown(test_sigterm_closes_1001, test_teardown),
     };
     signal(SIGPIPE, SIG_IGN);
