@@ -16,7 +16,8 @@
  * connection: bytes in, parser, timers), gw_xchg.c (one exchange: checks,
  * publish, reply events), gw_resp.c (writing responses), gw_body.c
  * (request bodies: inline and streamed with credit), gw_interest.c
- * (--track-interest).
+ * (--track-interest), gw_ws.c (WebSocket upgrades handed to
+ * gw_ws_tunnel).
  */
 #ifndef H8S_GATEWAY_GW_INTERNAL_H
 #define H8S_GATEWAY_GW_INTERNAL_H
