@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -26,6 +27,7 @@
 #include "tests/support/httpc.h"
 #include "tests/support/natsd.h"
 #include "tests/support/pychild.h"
+#include "tests/support/rawsock.h"
 
 #define LINE_MS 20000
 #define ORIGINS "--allowed-origins=http://h8s.test,https://h8s.test"
@@ -205,6 +207,44 @@ static void test_allowed_origins(void **state)
     assert_true(gwproc_log_wait(&f->gw, "event=ws_tunnel_refused", 1) == 0);
 }
 
+/* A client that sends its first frame in the same write as the head (no
+ * wait for the 101): the bytes after the head reach the session and are
+ * relayed once the app accepted. */
+static void test_frame_with_head(void **state)
+{
+    struct fx *f = *state;
+    static const uint8_t mask[4] = {0x11, 0x22, 0x33, 0x44};
+    char out[512];
+    struct rawsock_buf b;
+    int err = 0;
+    REQUIRE_PYTHON(f);
+    gw_start(f);
+    int n = snprintf(out, sizeof(out),
+                     "GET /echo HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\nOrigin: http://h8s.test\r\n\r\n",
+                     f->gw.port);
+    assert_true(n > 0 && (size_t)n + 11 < sizeof(out));
+    /* A masked text frame "early": FIN + text, MASK + 5, key, payload. */
+    out[n++] = (char)0x81;
+    out[n++] = (char)0x85;
+    memcpy(out + n, mask, 4);
+    n += 4;
+    for (int i = 0; i < 5; i++)
+        out[n++] = (char)("early"[i] ^ mask[i % 4]);
+    int fd = rawsock_connect(f->gw.port, 5000);
+    assert_true(fd >= 0);
+    rawsock_buf_reset(&b);
+    assert_int_equal(rawsock_send(fd, out, (size_t)n), 0);
+    const char *end = rawsock_read_until(fd, &b, "\r\n\r\n", LINE_MS, &err);
+    assert_non_null(end);
+    assert_memory_equal(b.buf, "HTTP/1.1 101 ", 13);
+    assert_non_null(strstr(b.buf, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+    /* The echo: unmasked FIN + text, length 5. */
+    assert_non_null(rawsock_read_until(fd, &b, "\x81\x05" "early", LINE_MS, &err));
+    close(fd);
+}
+
 /* --authorization-key and --host-filters apply to upgrades as to HTTP
  * requests: 403 before any tunnel; a request that passes them reaches the
  * WebSocket handshake check (here: a wrong version, 426). */
@@ -259,6 +299,7 @@ int main(void)
         cmocka_unit_test_teardown(test_app_close, test_teardown),
         cmocka_unit_test_teardown(test_app_refuses, test_teardown),
         cmocka_unit_test_teardown(test_allowed_origins, test_teardown),
+        cmocka_unit_test_teardown(test_frame_with_head, test_teardown),
         cmocka_unit_test_teardown(test_gateway_checks, test_teardown),
         cmocka_unit_test_teardown(test_sigterm_closes_1001, test_teardown),
     };
