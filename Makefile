@@ -50,7 +50,7 @@ TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_BIN   := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test unit asan fuzz fuzz-smoke static demo clean bench-nats bench-bin check-deps
+.PHONY: all deps test unit asan fuzz fuzz-smoke static demo clean bench-nats bench-ws bench-bin check-deps
 .DELETE_ON_ERROR:
 # Object files are kept even when only a pattern rule names them.
 .SECONDARY:
@@ -164,6 +164,13 @@ bench-bin: $(BENCH_BIN) $(TSUP_OBJ)
 bench-nats: deps
 	@$(MAKE) --no-print-directory bench-bin
 	@$(BUILD)/bench/bench_nats -r $(BENCH_ROUNDS) -d $(BUILD)/bench $(BENCH_ARGS)
+
+# WebSocket echo (bench/bench_ws.c): 64-byte messages over 100 connections,
+# straight to an app and through the tunnel, in one run, with the ratio.
+# BENCH_WS_ARGS passes more options (-c, -s, -t, -w).
+bench-ws: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_ws
+	@$(BUILD)/bench/bench_ws $(BENCH_WS_ARGS)
 
 # ---------------------------------------------------------------- release
 static:

@@ -164,6 +164,13 @@ void ag_config_parse(struct ag_config *cfg, int argc, char **argv)
          .help = "exchanges in flight; more are answered 503",
          FLAGS_DEST_INT(&cfg->max_exchanges),
          .check = check_exchanges},
+        {.name = "ws-max-message",
+         .env = "H8SRD_WS_MAX_MESSAGE",
+         .def = "16MiB",
+         .help = "largest WebSocket message, either way (the connection closes with 1009 above "
+                 "it)",
+         FLAGS_DEST_SIZE(&cfg->ws_max_message),
+         .check = flags_check_size_positive},
         {.name = "backend-max-idle",
          .env = "H8SRD_BACKEND_MAX_IDLE",
          .def = "64",

@@ -8,6 +8,7 @@
  *   ag_xchg.c      exchanges: request receipt, lookup, timers, end, access log
  *   ag_stream.c    response framing and publishing, credit, request-body streams
  *   ag_interest.c  interest registration (--track-interest gateways)
+ *   ag_ws.c        WebSocket opens handed to ag_ws_tunnel, the tunnel registry
  *
  * One loop, one thread, one NATS connection: nothing here locks (name
  * resolution on SIGHUP runs on a core/resolve helper thread).
@@ -39,6 +40,7 @@
 #include "proto/nats_flags.h"
 #include "proto/subject.h"
 #include "proto/url.h"
+#include "agent/ag_ws_tunnel.h"
 
 #define AG_PROG "h8srd"
 #define AG_ROUTES_MAX FLAGS_LIST_MAX
@@ -82,6 +84,7 @@ struct ag_config {
     int64_t drain_timeout_ns;
     int64_t max_exchanges;
     int64_t max_idle;
+    uint64_t ws_max_message;
 };
 
 /*
@@ -328,6 +331,18 @@ void ag_interest_start(struct agent *ag);
 /* Stops the timer and publishes the unregistrations. */
 void ag_interest_stop(struct agent *ag);
 
+/* ------------------------------------------------------------ websocket */
+
+/* Prepares the registry and ws_cfg (after the NATS client exists).
+ * Returns 0 or -ENOMEM. */
+int ag_ws_init(struct agent *ag);
+/*
+ * A request message for route rt: when it is a WebSocket open, hands it to
+ * ag_ws_tunnel_open (or answers 503 while draining) and returns 1; returns
+ * 0 for anything else (an HTTP request).
+ */
+int ag_ws_request(struct agent *ag, struct ag_route *rt, const struct nats_msg *m);
+
 /* ---------------------------------------------------------------- agent */
 
 struct ag_stats {
@@ -372,6 +387,13 @@ struct agent {
     struct loop_timer t_interest;
     struct loop_timer t_drain;
     struct resolve resolve; /* SIGHUP re-resolution of backend names */
+
+    /* WebSocket tunnels (agent/ag_ws_tunnel.h): the registry the inbox
+     * dispatches to, and the settings every open copies. */
+    struct h8s_ws_relays ws_relays;
+    struct h8s_ws_relay **ws_buckets;
+    struct ag_ws_tunnel_config ws_cfg;
+    struct ag_ws_tunnel_stats ws_st;
 
     bool connected_once;
     bool draining;

@@ -50,7 +50,9 @@ void ag_log_stats(const struct agent *ag)
         LOG_UINT("backend_timeouts", s->backend_timeouts), LOG_UINT("retries", s->retries),
         LOG_UINT("stream_errors", s->stream_errors), LOG_UINT("gateway_aborts", s->gateway_aborts),
         LOG_UINT("bytes_in", s->bytes_in), LOG_UINT("bytes_out", s->bytes_out),
-        LOG_UINT("nats_blocked", s->nats_blocked), LOG_UINT("in_flight", ag->nxchg));
+        LOG_UINT("nats_blocked", s->nats_blocked), LOG_UINT("in_flight", ag->nxchg),
+        LOG_UINT("ws_opens", ag->ws_st.opens), LOG_UINT("ws_accepted", ag->ws_st.accepted),
+        LOG_UINT("ws_refused", ag->ws_st.refused), LOG_UINT("ws_ended", ag->ws_st.ended));
 }
 
 /* ------------------------------------------------------------ NATS events */
@@ -79,6 +81,7 @@ static void nats_drained(struct nats_client *c, void *cookie)
 {
     struct agent *ag = cookie;
     (void)c;
+    h8s_ws_relays_nats_drained(&ag->ws_relays);
     size_t n = 0;
     for (struct ag_xchg *x = ag->blocked; x; x = x->blk_next)
         n++;
@@ -109,6 +112,9 @@ void ag_drain_check(struct agent *ag)
     loop_timer_stop(ag->loop, &ag->t_drain);
     log_emit(LOG_INFO, "drain_done");
     ag_log_stats(ag);
+    /* WebSocket tunnels end here (1001 to their gateways, carried by the
+     * NATS drain); their app connections are closed with the loop. */
+    h8s_ws_relays_shutdown(&ag->ws_relays);
     if (nats_client_drain(ag->nc, NATS_CLOSE_MS) != 0)
         loop_stop(ag->loop);
 }
@@ -229,6 +235,10 @@ static int start(struct agent *ag)
         log_emit(LOG_ERROR, "startup_failed", LOG_STR("reason", err));
         return -1;
     }
+    if (ag_ws_init(ag) != 0) {
+        log_emit(LOG_ERROR, "startup_failed", LOG_STR("reason", "out of memory"));
+        return -1;
+    }
     if ((rc = subscribe_all(ag)) != 0 || (rc = nats_client_connect(ag->nc)) != 0) {
         log_emit(LOG_ERROR, "startup_failed", LOG_STR("reason", "cannot subscribe"),
                  LOG_INT("error", rc));
@@ -255,6 +265,8 @@ static void teardown(struct agent *ag)
         for (size_t i = 0; i < ag->nbackends; i++)
             ag_backend_close_idle(&ag->backends[i]);
     }
+    if (ag->ws_buckets)
+        h8s_ws_relays_shutdown(&ag->ws_relays);
     nats_client_destroy(ag->nc);
     loop_destroy(ag->loop);
     while (ag->free_list) {
@@ -265,6 +277,7 @@ static void teardown(struct agent *ag)
     free(ag->by_id);
     free(ag->by_close);
     free(ag->head_buf);
+    free(ag->ws_buckets);
 }
 
 int main(int argc, char **argv)

@@ -237,6 +237,8 @@ void ag_xchg_on_request(struct nats_client *nc, struct nats_sub *sub, const stru
     (void)nc;
     (void)sub;
 
+    if (ag_ws_request(ag, rt, m))
+        return;
     ag->st.requests++;
     int rc = h8s_req_decode(&d, &rt->dr, m, ag->head_buf, H8S_REQ_DECODE_HEAD_MAX);
     if (rc != 0) {
@@ -465,7 +467,10 @@ void ag_xchg_on_agent_msg(struct nats_client *nc, struct nats_sub *sub, const st
     size_t pre = ag->inbox_wild_len - 1;
     if (m->subject.n <= pre || memcmp(m->subject.p, ag->inbox_wild, pre) != 0)
         return;
-    struct ag_xchg *x = find_by_id(ag, span_make(m->subject.p + pre, m->subject.n - pre));
+    struct span id = span_make(m->subject.p + pre, m->subject.n - pre);
+    struct ag_xchg *x = find_by_id(ag, id);
+    if (!x && h8s_ws_relays_dispatch(&ag->ws_relays, id, m))
+        return; /* a WebSocket tunnel's */
     if (!x) {
         log_emit(LOG_DEBUG, "agent_msg_unknown", LOG_STRN("subject", m->subject.p, m->subject.n));
         return;

@@ -434,6 +434,7 @@ struct load {
     size_t n, size;
     uint8_t *payload;
     int measuring;
+    int stopping; /* our Closes are going out: echoes still arriving are not answered */
     uint32_t *samples; /* round trips in microseconds */
     size_t nsamples;
     unsigned opened, failed, ended;
@@ -470,7 +471,8 @@ static size_t cl_message(struct ag_ws_backend *b, void *cookie, unsigned opcode,
         uint64_t us = (now_ns() - c->sent_at) / 1000;
         if (ld->measuring && ld->nsamples < MAX_SAMPLES)
             ld->samples[ld->nsamples++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-        cl_send(c);
+        if (!ld->stopping)
+            cl_send(c);
     }
     return data.n;
 }
@@ -534,6 +536,7 @@ static struct result run_path(struct load *ld, uint16_t port, unsigned warmup, u
     cfg.open_timeout_ms = 30000;
     cfg.rand = &ld->rp;
     ld->opened = ld->failed = ld->ended = 0;
+    ld->stopping = 0;
     ld->nsamples = 0;
     for (size_t i = 0; i < ld->n; i++) {
         ld->cl[i].ld = ld;
@@ -550,6 +553,7 @@ static struct result run_path(struct load *ld, uint16_t port, unsigned warmup, u
     run_ms(ld, secs * 1000);
     t1 = now_ns();
     ld->measuring = 0;
+    ld->stopping = 1;
     for (size_t i = 0; i < ld->n; i++)
         if (ld->cl[i].b)
             (void)ag_ws_backend_close(ld->cl[i].b, WS_CLOSE_NORMAL, span_make(NULL, 0));

@@ -169,6 +169,14 @@ void gw_config_parse(struct gw_config *cfg, int argc, char **argv)
         {.name = "access-log", .env = "H8SD_ACCESS_LOG", .def = "true",
          .help = "log one event=request line per exchange (info level)",
          FLAGS_DEST_BOOL(&cfg->access_log)},
+        {.name = "ws-max-message", .env = "H8SD_WS_MAX_MESSAGE", .def = "16MiB",
+         .help = "largest WebSocket message, either way (the connection closes with 1009 "
+                 "above it)",
+         .check = flags_check_size_positive, FLAGS_DEST_SIZE(&cfg->ws_max_message)},
+        {.name = "allowed-origins", .env = "H8SD_ALLOWED_ORIGINS", .metavar = "ORIGINS",
+         .help = "comma list of Origin values a WebSocket upgrade may carry (403 otherwise); "
+                 "empty: any",
+         .opts = FLAGS_ENV_COMMA | FLAGS_ARG_COMMA, FLAGS_DEST_LIST(&cfg->allowed_origins)},
         {.name = "workers", .env = "H8SD_WORKERS", .def = "0", .metavar = "N",
          .help = "worker threads, each with its own loop and NATS connection; 0: one per "
                  "online CPU",
@@ -205,6 +213,10 @@ void gw_config_parse(struct gw_config *cfg, int argc, char **argv)
     }
     cfg->nfilters = cfg->host_filters.n;
     cfg->auth_key_len = cfg->auth_key ? strlen(cfg->auth_key) : 0;
+    for (size_t i = 0; i < cfg->allowed_origins.n; i++)
+        cfg->origins[i] = span_cstr(cfg->allowed_origins.item[i]);
+    cfg->ws_hs.origins = cfg->origins;
+    cfg->ws_hs.norigins = cfg->allowed_origins.n;
     if (cfg->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n < 1 ? 1 : n > GW_MAX_WORKERS ? GW_MAX_WORKERS : n;

@@ -154,6 +154,12 @@ static size_t process(struct gw_conn *c, const uint8_t *p, size_t n)
         size_t used = 0;
         int rc = http_req_feed(&c->parser, p + done, allow, &used);
         done += used;
+        if (c->ws_taken) {
+            /* The head was an upgrade a tunnel took: the rest is its. */
+            gw_ws_handover(c, span_make(p + done, n - done));
+            done = n;
+            break;
+        }
         if (c->closing)
             break;
         if (rc == HTTP_REQ_DONE) {
@@ -324,7 +330,7 @@ void gw_conn_accept(struct gw_worker *w, struct loop_conn *lc)
         .max_body = cfg->max_body,
     };
     c->lc = lc;
-    c->closing = c->paused = c->eof = c->in_process = c->wait_drain = false;
+    c->closing = c->paused = c->eof = c->in_process = c->wait_drain = c->ws_taken = false;
     c->stash_off = c->stash_len = 0;
     loop_timer_init(&c->conn_timer, on_conn_timer);
     loop_timer_init(&c->x_timer, on_x_timer);

@@ -16,7 +16,8 @@
  * connection: bytes in, parser, timers), gw_xchg.c (one exchange: checks,
  * publish, reply events), gw_resp.c (writing responses), gw_body.c
  * (request bodies: inline and streamed with credit), gw_interest.c
- * (--track-interest).
+ * (--track-interest), gw_ws.c (WebSocket upgrades handed to
+ * gw_ws_tunnel).
  */
 #ifndef H8S_GATEWAY_GW_INTERNAL_H
 #define H8S_GATEWAY_GW_INTERNAL_H
@@ -38,6 +39,8 @@
 #include "proto/nats_client.h"
 #include "proto/nats_flags.h"
 #include "proto/subject.h"
+#include "proto/ws_handshake.h"
+#include "gateway/gw_ws_tunnel.h"
 
 /* ------------------------------------------------------------- config */
 
@@ -69,6 +72,8 @@ struct gw_config {
     bool access_log;
     int64_t workers;
     int64_t max_conns;
+    uint64_t ws_max_message;
+    struct flags_list allowed_origins;
     struct nats_flags nats;
     struct daemon_log log;
 
@@ -78,6 +83,8 @@ struct gw_config {
     size_t auth_key_len;
     struct gw_filter filters[GW_MAX_FILTERS];
     size_t nfilters;
+    struct span origins[FLAGS_LIST_MAX];
+    struct ws_handshake_server_config ws_hs;
 };
 
 /*
@@ -228,6 +235,7 @@ struct gw_conn {
     bool eof;
     bool in_process; /* parsing input now: do not re-enter */
     bool wait_drain; /* next request waits until the output queue is half empty */
+    bool ws_taken;   /* a WebSocket tunnel took the connection over in on_head */
     struct http_req_parser parser;
     uint8_t *head_buf; /* cfg.max_header bytes */
     uint8_t *stash;    /* unparsed input: [stash_off, stash_len) */
@@ -279,6 +287,14 @@ struct gw_worker {
     bool drained; /* the drain ran to its end (NATS closed) */
     struct loop_timer drain_timer;
 
+    /* WebSocket tunnels: they leave the slot table once open (the tunnel
+     * owns the connection) and are counted in nws until they end. */
+    struct h8s_ws_relays ws_relays;
+    struct h8s_ws_relay **ws_buckets;
+    struct gw_ws_tunnel_config ws_cfg;
+    struct gw_ws_tunnel_stats ws_stats;
+    uint32_t nws;
+
     char date[40]; /* "Date: ...\r\n" of the current second */
     size_t date_len;
     int64_t date_sec;
@@ -292,6 +308,8 @@ struct gw_conn *gw_worker_slot_get(struct gw_worker *w);
 void gw_worker_slot_put(struct gw_worker *w, struct gw_conn *c);
 /* A connection closed; the worker may now finish a drain. */
 void gw_worker_conn_gone(struct gw_worker *w);
+/* A WebSocket tunnel ended (gw_ws_tunnel_config.on_end; arg: the worker). */
+void gw_worker_ws_gone(void *arg);
 /* Publishes, logging failures once; returns the nats_client result. */
 int gw_worker_publish(struct gw_worker *w, struct span subject, struct span reply,
                       struct span hdr, struct span payload);
@@ -327,6 +345,21 @@ void gw_xchg_client_drained(struct gw_conn *c);
 void gw_xchg_arm_timer(struct gw_conn *c);
 /* Moves a lazy timer's deadline to deadline_ms (absolute, loop time). */
 void gw_conn_timer_at(struct gw_conn *c, struct loop_timer *t, uint64_t deadline_ms);
+
+/* gw_ws.c */
+/* 1 when req asks for a WebSocket (an Upgrade listing "websocket"). */
+bool gw_ws_wanted(const struct http_req *req);
+/*
+ * Hands the upgrade request req (passed the same checks as an HTTP
+ * request; route is the routing host) to a tunnel. Returns 0 when the
+ * tunnel took the connection (c->ws_taken: the caller lets the parser end
+ * the head, then calls gw_ws_handover), -1 when it was refused and is
+ * closing (c->closing).
+ */
+int gw_ws_upgrade(struct gw_conn *c, const struct http_req *req, struct span route);
+/* After gw_ws_upgrade took c: rest (bytes that followed the head) goes to
+ * the session, the slot is freed and the connection counted in nws. */
+void gw_ws_handover(struct gw_conn *c, struct span rest);
 
 /* gw_resp.c */
 /* A response of the gateway's own (errors, publish-only): status, a short

@@ -23,6 +23,7 @@
 
 #define GW_NATS_OUT_LIMIT (32u * 1024 * 1024)
 #define GW_NATS_DRAIN_MS 2000
+#define GW_WS_PING_MS 20000 /* keep-alive pings towards WebSocket clients */
 
 /* ------------------------------------------------------------ slots */
 
@@ -104,6 +105,7 @@ static void on_nats_drained(struct nats_client *nc, void *cookie)
 {
     struct gw_worker *w = cookie;
     (void)nc;
+    h8s_ws_relays_nats_drained(&w->ws_relays);
     for (uint32_t i = 0; i < w->max_conns; i++) {
         struct gw_conn *c = w->conns[i];
         if (c && c->lc && c->x.active && c->x.want_nats_drain) {
@@ -161,16 +163,21 @@ static void on_reply(struct nats_client *nc, struct nats_sub *sub, const struct 
     uint32_t idx;
     (void)nc;
     (void)sub;
-    if (!subject_reply_match(m->subject, span_cstr(w->gw_id), &tok) || tok.n != RAND_ID_LEN ||
-        slot_of(tok.p, &idx) < 0 || idx >= w->max_conns)
+    if (!subject_reply_match(m->subject, span_cstr(w->gw_id), &tok))
         return;
-    struct gw_conn *c = w->conns[idx];
-    if (!c || !c->lc || !c->x.active || memcmp(c->x.req_id, tok.p, RAND_ID_LEN) != 0) {
-        log_emit(LOG_DEBUG, "reply_dropped", LOG_UINT("worker", w->id),
-                 LOG_STRN("subject", m->subject.p, m->subject.n));
+    struct gw_conn *c = NULL;
+    if (tok.n == RAND_ID_LEN && slot_of(tok.p, &idx) == 0 && idx < w->max_conns)
+        c = w->conns[idx];
+    if (c && c->lc && c->x.active && memcmp(c->x.req_id, tok.p, RAND_ID_LEN) == 0) {
+        gw_xchg_reply(c, m);
         return;
     }
-    gw_xchg_reply(c, m);
+    /* Not an exchange of ours: a WebSocket tunnel's (the registry also
+     * answers tunnel traffic for connections it no longer knows), or a
+     * late reply. */
+    if (!h8s_ws_relays_dispatch(&w->ws_relays, tok, m))
+        log_emit(LOG_DEBUG, "reply_dropped", LOG_UINT("worker", w->id),
+                 LOG_STRN("subject", m->subject.p, m->subject.n));
 }
 
 static void on_interest(struct nats_client *nc, struct nats_sub *sub, const struct nats_msg *m,
@@ -192,6 +199,9 @@ static void finish_drain(struct gw_worker *w)
         return;
     w->stopping = true;
     loop_timer_stop(w->l, &w->drain_timer);
+    /* Tunnels still open tell their agents now, while NATS still carries
+     * it; their clients are cut when the loop ends. */
+    h8s_ws_relays_shutdown(&w->ws_relays);
     if (nats_client_drain(w->nc, GW_NATS_DRAIN_MS) < 0)
         loop_stop(w->l);
 }
@@ -201,7 +211,7 @@ static void on_drain_timeout(struct loop *l, struct loop_timer *t)
     struct gw_worker *w = LOOP_CONTAINER_OF(t, struct gw_worker, drain_timer);
     (void)l;
     log_emit(LOG_WARN, "drain_timeout", LOG_UINT("worker", w->id),
-             LOG_UINT("connections", w->nconns));
+             LOG_UINT("connections", w->nconns), LOG_UINT("websockets", w->nws));
     for (uint32_t i = 0; i < w->max_conns; i++) {
         struct gw_conn *c = w->conns[i];
         if (c && c->lc && !c->closing) {
@@ -228,7 +238,8 @@ void gw_worker_drain(struct gw_worker *w)
         if (c && c->lc && !c->closing)
             gw_conn_drain(c);
     }
-    if (w->nconns == 0) {
+    gw_ws_tunnel_close_all(&w->ws_relays, WS_CLOSE_GOING_AWAY, "going away");
+    if (w->nconns == 0 && w->nws == 0) {
         finish_drain(w);
         return;
     }
@@ -238,7 +249,15 @@ void gw_worker_drain(struct gw_worker *w)
 void gw_worker_conn_gone(struct gw_worker *w)
 {
     w->nconns--;
-    if (w->draining && w->nconns == 0)
+    if (w->draining && w->nconns == 0 && w->nws == 0)
+        finish_drain(w);
+}
+
+void gw_worker_ws_gone(void *arg)
+{
+    struct gw_worker *w = arg;
+    w->nws--;
+    if (w->draining && w->nconns == 0 && w->nws == 0)
         finish_drain(w);
 }
 
@@ -267,6 +286,24 @@ static void on_accept(struct loop_listener *ls, struct loop_conn *lc, int err)
 }
 
 /* ------------------------------------------------------------- setup */
+
+static void ws_config(struct gw_worker *w)
+{
+    const struct gw_config *cfg = w->cfg;
+    struct gw_ws_tunnel_config *t = &w->ws_cfg;
+    t->nc = w->nc;
+    t->relays = &w->ws_relays;
+    t->gw_id = span_cstr(w->gw_id);
+    t->rand = &w->rnd;
+    t->session.hs = &cfg->ws_hs;
+    t->session.max_message = cfg->ws_max_message;
+    t->session.ping_interval_ms = GW_WS_PING_MS;
+    h8s_ws_config_defaults(&t->relay.tunnel);
+    t->relay.tunnel.max_message = cfg->ws_max_message;
+    t->relay.open_timeout_ms = (unsigned)(cfg->request_timeout_ns / UNITS_MS);
+    t->on_end = gw_worker_ws_gone;
+    t->end_arg = w;
+}
 
 static int setup(struct gw_worker *w)
 {
@@ -301,6 +338,13 @@ static int setup(struct gw_worker *w)
     w->nfree = w->max_conns;
     if (cfg->track_interest && (rc = gw_interest_init(&w->interest)) < 0)
         return rc;
+    size_t nbuckets = 64;
+    while (nbuckets < w->max_conns)
+        nbuckets <<= 1;
+    w->ws_buckets = calloc(nbuckets, sizeof(*w->ws_buckets));
+    if (!w->ws_buckets)
+        return -ENOMEM;
+    h8s_ws_relays_init(&w->ws_relays, w->ws_buckets, nbuckets, NULL);
 
     w->max_payload = NATS_PARSE_DEFAULT_MAX_PAYLOAD;
     w->window = GW_WINDOW_MIN;
@@ -322,6 +366,8 @@ static int setup(struct gw_worker *w)
         log_emit(LOG_ERROR, "startup_failed", LOG_STR("reason", err));
         return rc;
     }
+    w->ws_relays.nc = w->nc;
+    ws_config(w);
     uint8_t sub[SUBJECT_REPLY_MAX];
     int n = subject_reply_wildcard(sub, sizeof(sub), span_cstr(w->gw_id));
     if (n < 0 || (rc = nats_client_subscribe(w->nc, span_make(sub, (size_t)n), span_make(NULL, 0),
@@ -430,6 +476,8 @@ void gw_worker_free(struct gw_worker *w)
      * set their close callbacks publish nothing on the client freed first. */
     w->stopping = true;
     w->draining = true;
+    if (w->ws_buckets)
+        h8s_ws_relays_shutdown(&w->ws_relays);
     if (w->nc)
         nats_client_destroy(w->nc);
     w->nc = NULL;
@@ -446,6 +494,7 @@ void gw_worker_free(struct gw_worker *w)
         gw_interest_free(&w->interest);
     free(w->conns);
     free(w->free_slots);
+    free(w->ws_buckets);
     free(w->scratch);
     free(w);
 }

@@ -21,6 +21,8 @@ struct gwt {
     struct gw_ws_tunnel_stats *stats;
     uint16_t abort_code; /* sent to the agent when we refuse after its accept */
     const char *abort_reason;
+    void (*on_end)(void *end_arg);
+    void *end_arg;
 };
 
 static struct gwt *of(struct h8s_ws_relay *r)
@@ -165,7 +167,11 @@ static void s_end(struct gw_ws_session *s, void *cookie, int err, unsigned code)
     h8s_ws_relay_release(&g->relay, to_agent, why);
     if (g->stats)
         g->stats->ended++;
+    void (*on_end)(void *) = g->on_end;
+    void *end_arg = g->end_arg;
     free(g);
+    if (on_end)
+        on_end(end_arg);
 }
 
 static const struct gw_ws_session_ops session_ops = {s_message, s_close, s_drain, s_end};
@@ -263,6 +269,8 @@ unsigned gw_ws_tunnel_start(struct loop_conn *c, const struct gw_ws_tunnel_confi
     }
     if (stats)
         stats->started++;
+    g->on_end = cfg->on_end;
+    g->end_arg = cfg->end_arg;
     /* From here every failure goes through the session: its on_end frees. */
     for (size_t i = 0; i < req->head->nheaders; i++)
         cap += req->head->headers[i].name.n + req->head->headers[i].value.n + 4;
@@ -290,4 +298,28 @@ unsigned gw_ws_tunnel_start(struct loop_conn *c, const struct gw_ws_tunnel_confi
     }
     h8s_ws_relay_opening(&g->relay);
     return 101;
+}
+
+size_t gw_ws_tunnel_close_all(struct h8s_ws_relays *relays, unsigned code, const char *reason)
+{
+    struct gwt **all;
+    size_t n = 0;
+
+    if (relays->count == 0)
+        return 0;
+    /* Collected first: a session may end (and leave the registry) from
+     * inside gw_ws_session_close. */
+    all = calloc(relays->count, sizeof(*all));
+    if (all == NULL)
+        return 0;
+    for (size_t b = 0; b <= relays->mask; b++)
+        for (struct h8s_ws_relay *r = relays->buckets[b]; r && n < relays->count; r = r->next)
+            if (r->ops == &relay_ops)
+                all[n++] = of(r);
+    for (size_t i = 0; i < n; i++) {
+        if (gw_ws_session_close(all[i]->s, code, span_cstr(reason)) == -EPIPE)
+            (void)gw_ws_session_refuse(all[i]->s, 503, NULL, 0, span_make(NULL, 0));
+    }
+    free(all);
+    return n;
 }

@@ -41,6 +41,11 @@ struct gw_ws_tunnel_config {
     struct rand_pool *rand;       /* connection ids */
     struct gw_ws_session_config session;
     struct h8s_ws_relay_config relay;
+    /* Optional: called with end_arg once a tunnel that gw_ws_tunnel_start
+     * took (it returned 101) has ended, last (the daemon's drain counts
+     * them). */
+    void (*on_end)(void *end_arg);
+    void *end_arg;
 };
 
 /* The upgrade request, as the HTTP layer parsed it. Spans are used before
@@ -74,5 +79,14 @@ struct gw_ws_tunnel_stats {
 unsigned gw_ws_tunnel_start(struct loop_conn *c, const struct gw_ws_tunnel_config *cfg,
                             const struct gw_ws_tunnel_request *req,
                             struct gw_ws_tunnel_stats *stats);
+
+/*
+ * Drain: every gateway tunnel registered in relays is told to end. An open
+ * one closes its client with code and reason (the Close handshake and the
+ * close towards the agent follow as usual); one still waiting for the
+ * app's answer refuses its client with 503. Each ends later through its
+ * session, on_end included. Returns how many were told.
+ */
+size_t gw_ws_tunnel_close_all(struct h8s_ws_relays *relays, unsigned code, const char *reason);
 
 #endif

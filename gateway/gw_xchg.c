@@ -169,6 +169,17 @@ int gw_xchg_on_head(struct gw_conn *c, const struct http_req *req)
         return answer(c, 400, "invalid host", has_body);
     if (!gw_config_host_allowed(cfg, rhost, (size_t)rn))
         return answer(c, 403, "host not served here", has_body);
+    if (gw_ws_wanted(req)) {
+        if (w->draining)
+            return answer(c, 503, "shutting down", has_body);
+        if (cfg->publish_only)
+            return answer(c, 501, "WebSocket needs replies (publish-only)", has_body);
+        if (cfg->track_interest &&
+            !gw_interest_match(&w->interest, x->t0_ms, span_make(rhost, (size_t)rn),
+                               req->method_name, req->path))
+            return answer(c, 404, "no agent registered for this request", has_body);
+        return gw_ws_upgrade(c, req, route);
+    }
     if (make_req_id(c) < 0)
         return answer(c, 503, "no random id", has_body);
 
