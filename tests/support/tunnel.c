@@ -133,9 +133,12 @@ static int spawn(struct tunnel *t, struct tunnel_proc *p, const char *name, char
     snprintf(p->name, sizeof(p->name), "%s", name);
     if ((size_t)snprintf(p->log, sizeof(p->log), "%s/%s.log", t->dir, name) >= sizeof(p->log))
         return -ENAMETOOLONG;
+    /* A restarted process appends to the log of the one before; searches
+     * look at its own part only. */
     logfd = open(p->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (logfd < 0)
         return -errno;
+    p->log_start = lseek(logfd, 0, SEEK_END);
     nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (nullfd < 0) {
         close(logfd);
@@ -241,12 +244,17 @@ int tunnel_proc_stop(struct tunnel_proc *p)
 
 /* ------------------------------------------------------------ logs */
 
-/* The whole log (at most LOG_READ_MAX bytes), NUL-terminated, malloc'd. */
-static char *read_log(const struct tunnel_proc *p, size_t *len)
+/* The log of the current run (whole: all runs) of p, at most LOG_READ_MAX
+ * bytes, NUL-terminated, malloc'd. */
+static char *read_log_from(const struct tunnel_proc *p, size_t *len, int whole)
 {
     FILE *f = fopen(p->log, "re");
     if (f == NULL)
         return NULL;
+    if (!whole && p->log_start > 0 && fseeko(f, p->log_start, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
     char *b = malloc(LOG_READ_MAX + 1);
     size_t n = b ? fread(b, 1, LOG_READ_MAX, f) : 0;
     fclose(f);
@@ -256,6 +264,11 @@ static char *read_log(const struct tunnel_proc *p, size_t *len)
             *len = n;
     }
     return b;
+}
+
+static char *read_log(const struct tunnel_proc *p, size_t *len)
+{
+    return read_log_from(p, len, 0);
 }
 
 int tunnel_log_has(const struct tunnel_proc *p, const char *needle)
@@ -295,7 +308,7 @@ static void dump_one(const struct tunnel_proc *p)
     size_t n = 0;
     if (!p->started)
         return;
-    char *b = read_log(p, &n);
+    char *b = read_log_from(p, &n, 1);
     fprintf(stderr, "----- %s log (%s) -----\n", p->name, p->log);
     if (b && n)
         fwrite(b, 1, n, stderr);
@@ -333,7 +346,7 @@ int tunnel_check(struct tunnel *t)
 
 static int has_sanitizer_report(const struct tunnel_proc *p)
 {
-    char *b = p->started ? read_log(p, NULL) : NULL;
+    char *b = p->started ? read_log_from(p, NULL, 1) : NULL;
     int found = 0;
     for (size_t i = 0; b && i < sizeof(sanitizer_marks) / sizeof(sanitizer_marks[0]); i++)
         found |= strstr(b, sanitizer_marks[i]) != NULL;
@@ -524,8 +537,6 @@ int tunnel_gw_start(struct tunnel *t, const char *const *args)
     int rc = add_args(argv, n, args);
     if (rc < 0)
         return rc;
-    /* A restarted gateway appends to the same log; count from here on. */
-    int before = tunnel_log_count(&t->gw, "event=nats_connected");
     if ((rc = spawn(t, &t->gw, "h8sd", argv)) < 0)
         return rc;
     t->port = 0;
@@ -535,8 +546,7 @@ int tunnel_gw_start(struct tunnel *t, const char *const *args)
             return -ECHILD;
         if (t->port == 0 && (rc = parse_listening(t)) == -EPROTO)
             return rc;
-        if (t->port && tunnel_log_count(&t->gw, "event=nats_connected") - before >=
-                           (int)t->gw_workers)
+        if (t->port && tunnel_log_count(&t->gw, "event=nats_connected") >= (int)t->gw_workers)
             break;
         if (tunnel_now_ms() >= deadline)
             return -ETIMEDOUT;

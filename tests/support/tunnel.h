@@ -69,6 +69,7 @@ struct tunnel_proc {
     int status;       /* waitpid status once reaped */
     char name[32];    /* "h8sd", "h8srd-0", "backend-1", ... */
     char log[TUNNEL_PATH_MAX];
+    off_t log_start;  /* where this run's lines begin (restarts append) */
 };
 
 struct tunnel_opts {
@@ -158,8 +159,9 @@ int tunnel_proc_wait(struct tunnel_proc *p, int timeout_ms);
  */
 int tunnel_proc_stop(struct tunnel_proc *p);
 
-/* 1 when p's log holds needle; tunnel_log_wait() polls for up to
- * timeout_ms. tunnel_log_count() counts the lines holding needle. */
+/* 1 when p's log (of its current run) holds needle; tunnel_log_wait()
+ * polls for up to timeout_ms. tunnel_log_count() counts the lines holding
+ * needle. */
 int tunnel_log_has(const struct tunnel_proc *p, const char *needle);
 int tunnel_log_wait(const struct tunnel_proc *p, const char *needle, int timeout_ms);
 int tunnel_log_count(const struct tunnel_proc *p, const char *needle);
