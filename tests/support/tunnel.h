@@ -49,7 +49,7 @@
 /* Upper bound of every readiness wait, in milliseconds. */
 #define TUNNEL_WAIT_MS 15000
 #define TUNNEL_AGENTS_MAX 2
-#define TUNNEL_ARGS_MAX 32
+#define TUNNEL_ARGS_MAX 64
 #define TUNNEL_PATH_MAX 512
 /* Directories: short enough that any file name used in them fits a path. */
 #define TUNNEL_DIR_MAX 256
