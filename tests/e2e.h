@@ -35,18 +35,6 @@
 /* Bound of one raw-socket exchange. */
 #define E2E_RAW_MS 10000
 
-/* ASan builds keep shadow memory and quarantine: memory bounds differ. */
-#if defined(__SANITIZE_ADDRESS__)
-#define E2E_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define E2E_ASAN 1
-#endif
-#endif
-#ifndef E2E_ASAN
-#define E2E_ASAN 0
-#endif
-
 static inline int e2e_group_start(void **state, const struct tunnel_opts *o)
 {
     struct tunnel *t = calloc(1, sizeof(*t));

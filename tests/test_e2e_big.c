@@ -15,9 +15,8 @@
 #define MIB (1024u * 1024u)
 #define UP_SIZE (10u * MIB)
 #define DOWN_SIZE (100u * MIB)
-/* Peak resident memory allowed per daemon. The sanitized builds carry
- * shadow memory and allocator quarantine on top of the same working set. */
-#define HWM_MAX_KIB (E2E_ASAN ? 160 * 1024L : 64 * 1024L)
+/* Peak resident memory allowed per daemon (the sanitized builds too). */
+#define HWM_MAX_KIB (64 * 1024L)
 /* The slow client's pace: 100 MiB at 25 MB/s is about 4 s. */
 #define SLOW_RATE "25M"
 

@@ -15,7 +15,7 @@
 
 #define MIB (1024u * 1024u)
 #define FLOOD_SIZE (64u * MIB)
-#define HWM_MAX_KIB (E2E_ASAN ? 160 * 1024L : 64 * 1024L)
+#define HWM_MAX_KIB (64 * 1024L)
 
 static int group_setup(void **state)
 {
