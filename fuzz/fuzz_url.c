@@ -58,12 +58,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         size_t n = url_format_redacted(&u, red, sizeof(red));
         assert(n < sizeof(red));
-        assert(url_parse(red, n, 0, &back, buf2, sizeof(buf2)) >= 0);
-        assert(back.scheme == u.scheme && back.port == u.port && span_eq(back.host, u.host));
-        if (u.has_password) {
-            assert(span_eq(back.user, u.user) && span_eq(back.password, SPAN_LIT("***")));
-        } else if (u.user.p != NULL) {
-            assert(span_eq(back.user, SPAN_LIT("***")) && !back.has_password);
+        /* The redacted form spells out the port and re-encodes the user, so
+         * a URL near URL_MAX_LEN may redact to more than url_parse takes:
+         * the round trip is checked whenever it fits. */
+        if (n <= URL_MAX_LEN) {
+            assert(url_parse(red, n, 0, &back, buf2, sizeof(buf2)) >= 0);
+            assert(back.scheme == u.scheme && back.port == u.port && span_eq(back.host, u.host));
+            if (u.has_password) {
+                assert(span_eq(back.user, u.user) && span_eq(back.password, SPAN_LIT("***")));
+            } else if (u.user.p != NULL) {
+                assert(span_eq(back.user, SPAN_LIT("***")) && !back.has_password);
+            }
         }
 
         if (u.user.p != NULL) {

@@ -43,6 +43,9 @@
 #define H8S_REASON_TIMEOUT "timeout"
 #define H8S_REASON_PROTOCOL "protocol_error"
 #define H8S_REASON_OVERFLOW "overflow"
+/* Abort reasons an agent sends the gateway (X-H8s-Reason, PROTOCOL.md §4). */
+#define H8S_REASON_BACKEND "backend_error"
+#define H8S_REASON_SHUTDOWN "shutdown"
 
 /* Interest registration (Go h8s --track-interest). */
 #define H8S_INTEREST_PERIOD_MS 5000

@@ -121,6 +121,8 @@ void http_head_write_raw(struct http_head_writer *w, const void *p, size_t n)
         w->err = -ENOSPC;
         return;
     }
+    if (n == 0) /* p may be NULL then, and memcpy from NULL is undefined */
+        return;
     memcpy(w->p + w->len, p, n);
     w->len += n;
 }
