@@ -169,8 +169,12 @@ label[D]="D h8sd>NATS>h8srd"
 # Warm-up: connections, upstream pools, page cache.
 for k in A B C D; do wrk -t"$threads" -c"$conns" -d1s -H "Host: $host" "http://127.0.0.1:${port[$k]}/" >/dev/null; done
 
+# Other work on the machine skews every figure (throughput most): say how
+# busy it was.
+load() { cut -d' ' -f1 /proc/loadavg; }
 echo "bench-http: wrk -t$threads -c$conns -d${dur}s, $rounds rounds interleaved A B C D;" \
-    "nginx workers: $ngx_workers, h8sd workers: $gw_workers (0 = one per CPU), $(nproc) CPUs"
+    "nginx workers: $ngx_workers, h8sd workers: $gw_workers (0 = one per CPU), $(nproc) CPUs," \
+    "load average $(load) before the warm-up"
 for ((r = 1; r <= rounds; r++)); do
     for k in A B C D; do
         case $k in
@@ -204,6 +208,7 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 echo
+echo "load average $(load) at the end (every process of the benchmark included)"
 printf '%-22s %12s %10s %10s\n' "median of $rounds" "req/s" "p50 ms" "p99 ms"
 declare -A m
 for k in A B C D; do
