@@ -38,13 +38,16 @@
 static inline int e2e_group_start(void **state, const struct tunnel_opts *o)
 {
     struct tunnel *t = calloc(1, sizeof(*t));
+    *state = NULL;
     if (t == NULL)
         return -1;
-    *state = t;
     if (tunnel_start(t, o) < 0) {
         t->passed = 1; /* start-up already printed the logs */
+        tunnel_stop(t);
+        free(t);
         return -1;
     }
+    *state = t;
     return 0;
 }
 

@@ -329,10 +329,17 @@ static void test_client_disconnect(void **state)
 static void drain_one(struct tunnel *t, struct tunnel_proc *p)
 {
     struct tunnel_run r;
+    /* Each /stats read counts itself: after k reads past base, a count
+     * above base + k means the slow request has reached the app. */
+    long base = app_requests(t), k = 0;
     assert_int_equal(tunnel_curl_start(t, &r, NULL, "/slow/800", NULL), 0);
-    /* Let the request reach the app; it answers 0.5 s after the signal
-     * (within the agent's 1 s --backend-timeout). */
-    tunnel_sleep_ms(300);
+    uint64_t deadline = tunnel_now_ms() + 10000;
+    while (app_requests(t) <= base + ++k) {
+        assert_true(tunnel_now_ms() < deadline);
+        tunnel_sleep_ms(20);
+    }
+    /* The app answers 0.8 s after it got the request (within the agent's
+     * 1 s --backend-timeout): the signal comes while it is in flight. */
     assert_int_equal(tunnel_proc_signal(p, SIGTERM), 0);
     if (p == &t->gw) {
         /* While the exchange is still in flight, new clients are refused. */

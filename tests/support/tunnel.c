@@ -587,7 +587,7 @@ int tunnel_start(struct tunnel *t, const struct tunnel_opts *o)
     }
     if (o->responder && (rc = start_responder(t)) < 0)
         goto err;
-    if (!o->no_gateway && (rc = tunnel_gw_start(t, o->gw_args)) < 0)
+    if ((rc = tunnel_gw_start(t, o->gw_args)) < 0)
         goto err;
     return 0;
 err:
@@ -678,31 +678,6 @@ static long status_kib(pid_t pid, const char *key)
 long tunnel_hwm_kib(pid_t pid)
 {
     return status_kib(pid, "VmHWM");
-}
-
-long tunnel_rss_kib(pid_t pid)
-{
-    return status_kib(pid, "VmRSS");
-}
-
-long long tunnel_cpu_ticks(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = pid > 0 ? fopen(path, "re") : NULL;
-    if (f == NULL)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Fields after the command name, which may hold spaces: state is the
-     * 3rd field, utime the 14th and stime the 15th. */
-    char *s = strrchr(buf, ')');
-    unsigned long long ut, st;
-    if (s == NULL || sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                            &st) != 2)
-        return -1;
-    return (long long)(ut + st);
 }
 
 long tunnel_backend_stat(const struct tunnel *t, unsigned i, const char *key)

@@ -55,7 +55,7 @@
 #define TUNNEL_DIR_MAX 256
 /* Bytes of a client's stdout kept for inspection (all of it is hashed). */
 #define TUNNEL_KEEP (64 * 1024)
-/* Host the agents serve unless the options say otherwise. */
+/* Host the agents serve. */
 #define TUNNEL_HOST "app.test"
 /* Host the NATS responder (no agent) serves. */
 #define TUNNEL_RESPONDER_HOST "nats.test"
@@ -85,8 +85,6 @@ struct tunnel_opts {
     const char *const *agent_args;
     /* Start nats_responder.py, serving TUNNEL_RESPONDER_HOST. */
     bool responder;
-    /* Do not start h8sd (a test starts it itself with tunnel_gw_start). */
-    bool no_gateway;
 };
 
 struct tunnel {
@@ -111,16 +109,16 @@ struct tunnel {
 /*
  * Starts the tunnel o describes (NULL: one agent, h8sd, nothing else) and
  * waits until every part is ready. t is zeroed first. On failure prints
- * every log, stops whatever had started, and returns -errno; t must still
- * go to tunnel_stop() (harmless then).
+ * every log and returns -errno; tunnel_stop() then stops whatever had
+ * started (it must be called either way).
  */
 int tunnel_start(struct tunnel *t, const struct tunnel_opts *o);
 
 /*
  * Starts h8sd with --nats-url, --listen=127.0.0.1:0, --workers=1 and then
  * args (NULL-terminated, may be NULL), and waits until it is ready. Used by
- * tunnel_start(), and by tests that restart the gateway with other flags
- * (stop the old one first with tunnel_proc_stop()).
+ * tunnel_start(), and by tests that restart the gateway, with other flags or
+ * after a drain (stop the old one first with tunnel_proc_stop()).
  */
 int tunnel_gw_start(struct tunnel *t, const char *const *args);
 
@@ -166,12 +164,9 @@ int tunnel_log_has(const struct tunnel_proc *p, const char *needle);
 int tunnel_log_wait(const struct tunnel_proc *p, const char *needle, int timeout_ms);
 int tunnel_log_count(const struct tunnel_proc *p, const char *needle);
 
-/* VmHWM (peak) and VmRSS (now) of pid in KiB, from /proc; -1 when gone. */
+/* VmHWM of pid (its peak resident memory) in KiB, from /proc; -1 when
+ * gone. */
 long tunnel_hwm_kib(pid_t pid);
-long tunnel_rss_kib(pid_t pid);
-
-/* CPU time (utime + stime) pid has used, in clock ticks; -1 when gone. */
-long long tunnel_cpu_ticks(pid_t pid);
 
 /* An app's /stats counter (requests, connections, aborted,
  * forever_active), read straight from the app; -errno on failure. */
@@ -225,14 +220,15 @@ int tunnel_run_wait(struct tunnel_run *r, int timeout_ms);
  * Returns 1 while r's stdout is open, 0 once it reached end of file. */
 int tunnel_run_poll(struct tunnel_run *r, int ms);
 
-/* Frees r->out. Safe twice. */
+/* Frees r->out, killing r's program first if it still runs. Safe twice. */
 void tunnel_run_free(struct tunnel_run *r);
 
 /*
  * Runs curl against h8sd: `curl -sS -D <hdr file> -w <code,connects>
  * -H "Host: <host>" <args...> <t->url><path>` (host NULL: TUNNEL_HOST;
  * path NULL: no URL added, args carry them). Waits up to timeout_ms.
- * Returns r->status (curl's exit code). Free r with tunnel_run_free().
+ * Returns r->status (curl's exit code), or -errno when curl could not be
+ * started. Free r with tunnel_run_free() in both cases.
  */
 int tunnel_curl(struct tunnel *t, struct tunnel_run *r, const char *host, const char *path,
                 const char *const *args, int timeout_ms);
