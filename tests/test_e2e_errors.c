@@ -8,22 +8,48 @@
  * so), a head too large or with too many fields → 431, a head not complete
  * within --header-timeout → 408 and close, request smuggling shapes → 400
  * and close, and none of these reaches the app. No agent for a host → 503;
- * an app silent past the agent's --backend-timeout → 504, while a stream
- * whose every silence is shorter than both timeouts lasts as long as it
- * needs. A client that goes away mid-stream makes the agent drop its
- * connection to the app. SIGTERM drains both daemons: in-flight exchanges
+ * an app that refuses the connection → 502, one that cuts its body short →
+ * a cut client connection, never a complete response; an app silent past
+ * the agent's --backend-timeout → 504, while a stream whose every silence
+ * is shorter than both timeouts lasts as long as it needs. A client that
+ * goes away mid-stream makes the agent drop its connection to the app. SIGTERM drains both daemons: in-flight exchanges
  * finish, new connections are refused, exit status 0.
  */
 #include "tests/e2e.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #define GW_ARGS "--header-timeout=1s", "--request-timeout=2s", "--drain-timeout=5s"
+
+/* A loopback port nothing listens on (bound, then closed), or 0. */
+static uint16_t dead_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    uint16_t port = 0;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
 
 static int group_setup(void **state)
 {
     static const char *const gw_args[] = {GW_ARGS, NULL};
-    static const char *const agent_args[] = {"--backend-timeout=1s", NULL};
+    char dead[80];
+    uint16_t port = dead_port();
+    if (port == 0)
+        return -1;
+    /* dead.test goes to an app that is not there. */
+    snprintf(dead, sizeof(dead), "--route=dead.test=http://127.0.0.1:%u", (unsigned)port);
+    const char *const agent_args[] = {"--backend-timeout=1s", dead, NULL};
     const struct tunnel_opts o = {.agents = 1, .gw_args = gw_args, .agent_args = agent_args};
     return e2e_group_start(state, &o);
 }
@@ -278,6 +304,24 @@ static void test_slow_backend(void **state)
     e2e_pass(t);
 }
 
+/* The app refuses the connection: 502. The app cuts a streamed body
+ * short: the client's connection is cut, never a complete response. */
+static void test_app_fails(void **state)
+{
+    struct tunnel *t = *state;
+    e2e_get_expect(t, "dead.test", "/x", 502, NULL);
+    static const char *const paths[] = {"/die/10", "/die/300000"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        struct tunnel_run r;
+        int rc = tunnel_curl(t, &r, NULL, paths[i], NULL, E2E_CURL_MS);
+        assert_int_equal(r.code, 200);
+        /* 18: the body ended early; 56: the connection was reset. */
+        assert_true(rc == 18 || rc == 56);
+        tunnel_run_free(&r);
+    }
+    e2e_pass(t);
+}
+
 /* Timeouts are idle limits: 6 events 700 ms apart take 3.5 s, longer than
  * the gateway's 2 s and the agent's 1 s, and every silence is shorter. */
 static void test_idle_not_total(void **state)
@@ -384,7 +428,8 @@ int main(void)
         E2E_TEST(test_subject_too_long),  E2E_TEST(test_body_too_large),
         E2E_TEST(test_header_too_large),  E2E_TEST(test_header_timeout),
         E2E_TEST(test_smuggling),         E2E_TEST(test_no_agent),
-        E2E_TEST(test_slow_backend),      E2E_TEST(test_idle_not_total),
+        E2E_TEST(test_slow_backend),      E2E_TEST(test_app_fails),
+        E2E_TEST(test_idle_not_total),
         E2E_TEST(test_client_disconnect), E2E_TEST(test_gateway_drains),
         E2E_TEST(test_agent_drains),
     };
