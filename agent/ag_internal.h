@@ -9,8 +9,8 @@
  *   ag_stream.c    response framing and publishing, credit, request-body streams
  *   ag_interest.c  interest registration (--track-interest gateways)
  *
- * One loop, one thread, one NATS connection: nothing here locks except the
- * hand-over of a resolver job (ag_resolve.c).
+ * One loop, one thread, one NATS connection: nothing here locks (name
+ * resolution on SIGHUP runs on a core/resolve helper thread).
  *
  * An exchange is one request message and its answer. It holds at most one
  * backend connection, one buffer (inline for small responses, grown up to
@@ -30,6 +30,7 @@
 #include "core/flags.h"
 #include "core/loop.h"
 #include "core/rand.h"
+#include "core/resolve.h"
 #include "proto/h8s_ctl.h"
 #include "proto/h8s_req_decode.h"
 #include "proto/h8s_resp_encode.h"
@@ -370,8 +371,7 @@ struct agent {
 
     struct loop_timer t_interest;
     struct loop_timer t_drain;
-    struct loop_timer t_resolve;
-    struct ag_resolve_job *resolve;
+    struct resolve resolve; /* SIGHUP re-resolution of backend names */
 
     bool connected_once;
     bool draining;

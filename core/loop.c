@@ -7,10 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,19 +20,23 @@
 #include <unistd.h>
 
 #include "core/loop_internal.h"
+#include "core/outbuf.h"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
+int loop_addr_check(const struct sockaddr *sa, socklen_t len)
 {
-    va_list ap;
+    if (sa == NULL || len > sizeof(struct sockaddr_storage))
+        return -EINVAL;
+    if (sa->sa_family == AF_INET)
+        return len < sizeof(struct sockaddr_in) ? -EINVAL : 0;
+    if (sa->sa_family == AF_INET6)
+        return len < sizeof(struct sockaddr_in6) ? -EINVAL : 0;
+    return -EAFNOSUPPORT;
+}
 
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
+int loop_tcp_socket(int family)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    return fd < 0 ? -errno : fd;
 }
 
 static uint64_t clock_ms(void)
@@ -72,25 +76,25 @@ static int config_check(struct loop_config *c, const struct loop_config *in, cha
             c->out_limit = in->out_limit;
     }
     if (c->max_conns > LOOP_MAX_SLOTS) {
-        seterr(err, errlen, "loop: max_conns %u exceeds %u", c->max_conns, LOOP_MAX_SLOTS);
+        outbuf_errf(err, errlen, "loop: max_conns %u exceeds %u", c->max_conns, LOOP_MAX_SLOTS);
         return -EINVAL;
     }
     if (c->ring_entries > 32768) {
-        seterr(err, errlen, "loop: ring_entries %u exceeds 32768", c->ring_entries);
+        outbuf_errf(err, errlen, "loop: ring_entries %u exceeds 32768", c->ring_entries);
         return -EINVAL;
     }
     if (c->recv_buf_count > LOOP_MAX_BUFS || (c->recv_buf_count & (c->recv_buf_count - 1))) {
-        seterr(err, errlen, "loop: recv_buf_count %u is not a power of two <= %u",
-               c->recv_buf_count, LOOP_MAX_BUFS);
+        outbuf_errf(err, errlen, "loop: recv_buf_count %u is not a power of two <= %u",
+                    c->recv_buf_count, LOOP_MAX_BUFS);
         return -EINVAL;
     }
     if (c->recv_buf_size > (1u << 30) || (size_t)c->recv_buf_size > SIZE_MAX / c->recv_buf_count) {
-        seterr(err, errlen, "loop: recv_buf_size %u too large", c->recv_buf_size);
+        outbuf_errf(err, errlen, "loop: recv_buf_size %u too large", c->recv_buf_size);
         return -EINVAL;
     }
     if (c->out_chunk_size > (1u << 30) ||
         c->out_chunk_size > SIZE_MAX - sizeof(struct loop_chunk)) {
-        seterr(err, errlen, "loop: out_chunk_size %zu too large", c->out_chunk_size);
+        outbuf_errf(err, errlen, "loop: out_chunk_size %zu too large", c->out_chunk_size);
         return -EINVAL;
     }
     return 0;
@@ -134,14 +138,14 @@ static int ring_init(struct loop *l, char *err, size_t errlen)
             v[strcspn(v, "\n")] = '\0';
             close(fd);
         }
-        seterr(err, errlen, "io_uring is disabled (kernel.io_uring_disabled=%s)", v);
+        outbuf_errf(err, errlen, "io_uring is disabled (kernel.io_uring_disabled=%s)", v);
     } else if (r == -ENOSYS) {
-        seterr(err, errlen, "io_uring: kernel built without io_uring (ENOSYS)");
+        outbuf_errf(err, errlen, "io_uring: kernel built without io_uring (ENOSYS)");
     } else if (r == -ENOMEM) {
-        seterr(err, errlen, "io_uring: cannot map a %u-entry ring (ENOMEM; RLIMIT_MEMLOCK?)",
-               l->cfg.ring_entries);
+        outbuf_errf(err, errlen, "io_uring: cannot map a %u-entry ring (ENOMEM; RLIMIT_MEMLOCK?)",
+                    l->cfg.ring_entries);
     } else {
-        seterr(err, errlen, "io_uring: io_uring_queue_init failed: %s", strerror(-r));
+        outbuf_errf(err, errlen, "io_uring: io_uring_queue_init failed: %s", strerror(-r));
     }
     return r;
 }
@@ -174,20 +178,20 @@ static int ring_check(struct loop *l, char *err, size_t errlen)
 
     for (size_t i = 0; i < sizeof(feats) / sizeof(feats[0]); i++) {
         if (!(l->ring.features & feats[i].bit)) {
-            seterr(err, errlen, "io_uring: kernel lacks IORING_FEAT_%s (need Linux >= 6.0)",
-                   feats[i].name);
+            outbuf_errf(err, errlen, "io_uring: kernel lacks IORING_FEAT_%s (need Linux >= 6.0)",
+                        feats[i].name);
             return -EOPNOTSUPP;
         }
     }
     probe = io_uring_get_probe_ring(&l->ring);
     if (probe == NULL) {
-        seterr(err, errlen, "io_uring: opcode probe failed (need Linux >= 6.0)");
+        outbuf_errf(err, errlen, "io_uring: opcode probe failed (need Linux >= 6.0)");
         return -EOPNOTSUPP;
     }
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         if (!io_uring_opcode_supported(probe, ops[i].op)) {
-            seterr(err, errlen, "io_uring: opcode IORING_OP_%s not supported by this kernel",
-                   ops[i].name);
+            outbuf_errf(err, errlen, "io_uring: opcode IORING_OP_%s not supported by this kernel",
+                        ops[i].name);
             io_uring_free_probe(probe);
             return -EOPNOTSUPP;
         }
@@ -219,8 +223,8 @@ static int bufs_init(struct loop *l, char *err, size_t errlen)
     l->buf_next = calloc(n, sizeof(*l->buf_next));
     l->buf_len = calloc(n, sizeof(*l->buf_len));
     if (l->bufs == NULL || l->buf_next == NULL || l->buf_len == NULL) {
-        seterr(err, errlen, "loop: cannot allocate %u receive buffers of %u bytes", n,
-               l->cfg.recv_buf_size);
+        outbuf_errf(err, errlen, "loop: cannot allocate %u receive buffers of %u bytes", n,
+                    l->cfg.recv_buf_size);
         return -ENOMEM;
     }
     /* The kernel wants the ring page-aligned. */
@@ -228,7 +232,7 @@ static int bufs_init(struct loop *l, char *err, size_t errlen)
     l->br = mmap(NULL, l->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (l->br == MAP_FAILED) {
         l->br = NULL;
-        seterr(err, errlen, "loop: cannot map the buffer ring: %s", strerror(errno));
+        outbuf_errf(err, errlen, "loop: cannot map the buffer ring: %s", strerror(errno));
         return -ENOMEM;
     }
     io_uring_buf_ring_init(l->br);
@@ -239,9 +243,11 @@ static int bufs_init(struct loop *l, char *err, size_t errlen)
     r = io_uring_register_buf_ring(&l->ring, &reg, 0);
     if (r < 0) {
         if (r == -EINVAL || r == -EOPNOTSUPP)
-            seterr(err, errlen, "io_uring: provided-buffer rings unsupported (need Linux >= 5.19)");
+            outbuf_errf(err, errlen,
+                        "io_uring: provided-buffer rings unsupported (need Linux >= 5.19)");
         else
-            seterr(err, errlen, "io_uring: io_uring_register_buf_ring failed: %s", strerror(-r));
+            outbuf_errf(err, errlen, "io_uring: io_uring_register_buf_ring failed: %s",
+                        strerror(-r));
         return r;
     }
     l->br_registered = 1;
@@ -280,7 +286,7 @@ static int probe_multishot(struct loop *l, char *err, size_t errlen)
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         r = -errno;
-        seterr(err, errlen, "loop: socketpair for the multishot probe: %s", strerror(errno));
+        outbuf_errf(err, errlen, "loop: socketpair for the multishot probe: %s", strerror(errno));
         return r;
     }
     sqe = io_uring_get_sqe(&l->ring);
@@ -290,12 +296,12 @@ static int probe_multishot(struct loop *l, char *err, size_t errlen)
     io_uring_sqe_set_data64(sqe, loop_ud(LOOP_OP_PROBE, 0, 0));
     if (write(sv[1], "x", 1) != 1) {
         r = -errno;
-        seterr(err, errlen, "loop: multishot probe write: %s", strerror(errno));
+        outbuf_errf(err, errlen, "loop: multishot probe write: %s", strerror(errno));
         goto out;
     }
     r = probe_wait(l, &res, &flags);
     if (r < 0) {
-        seterr(err, errlen, "io_uring: multishot recv probe failed: %s", strerror(-r));
+        outbuf_errf(err, errlen, "io_uring: multishot recv probe failed: %s", strerror(-r));
         goto out;
     }
     if (flags & IORING_CQE_F_BUFFER) {
@@ -315,13 +321,14 @@ static int probe_multishot(struct loop *l, char *err, size_t errlen)
             }
         } while (r == 0 && (flags & IORING_CQE_F_MORE));
         if (r < 0) {
-            seterr(err, errlen, "io_uring: multishot recv probe did not finish: %s", strerror(-r));
+            outbuf_errf(err, errlen, "io_uring: multishot recv probe did not finish: %s",
+                        strerror(-r));
             goto out;
         }
     }
     if (!ok) {
         r = -EOPNOTSUPP;
-        seterr(err, errlen, "io_uring: multishot recv unsupported (need Linux >= 6.0)");
+        outbuf_errf(err, errlen, "io_uring: multishot recv unsupported (need Linux >= 6.0)");
     }
 out:
     close(sv[0]);
@@ -340,7 +347,7 @@ int loop_create(struct loop **out, const struct loop_config *cfg, char *err, siz
         err[0] = '\0';
     l = calloc(1, sizeof(*l));
     if (l == NULL) {
-        seterr(err, errlen, "loop: out of memory");
+        outbuf_errf(err, errlen, "loop: out of memory");
         return -ENOMEM;
     }
     l->wake_fd = -1;
@@ -365,7 +372,7 @@ int loop_create(struct loop **out, const struct loop_config *cfg, char *err, siz
     l->free_slots = calloc(l->cfg.max_conns, sizeof(*l->free_slots));
     if (l->conns == NULL || l->free_slots == NULL) {
         r = -ENOMEM;
-        seterr(err, errlen, "loop: cannot allocate %u connection slots", l->cfg.max_conns);
+        outbuf_errf(err, errlen, "loop: cannot allocate %u connection slots", l->cfg.max_conns);
         goto err1;
     }
     /* Stack of free slots, lowest index on top. */
@@ -379,7 +386,7 @@ int loop_create(struct loop **out, const struct loop_config *cfg, char *err, siz
     l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->wake_fd < 0) {
         r = -errno;
-        seterr(err, errlen, "loop: eventfd: %s", strerror(errno));
+        outbuf_errf(err, errlen, "loop: eventfd: %s", strerror(errno));
         goto err1;
     }
     l->wake_state = LOOP_SYS_WANTED;
@@ -458,6 +465,7 @@ static int sys_work(struct loop *l, unsigned *state, int fd, enum loop_op op, vo
  */
 static void loop_prepare(struct loop *l)
 {
+    struct loop_work *w;
     int r;
 
     l->stalled = 0;
@@ -469,40 +477,26 @@ static void loop_prepare(struct loop *l)
         l->stalled = 1;
         return;
     }
-    while (l->lwork_head != NULL) {
-        struct loop_listener *ls = l->lwork_head;
+    while ((w = loop_workq_pop(&l->lwork)) != NULL) {
+        struct loop_listener *ls = LOOP_CONTAINER_OF(w, struct loop_listener, work);
 
-        l->lwork_head = ls->work_next;
-        if (l->lwork_head == NULL)
-            l->lwork_tail = NULL;
-        ls->work_next = NULL;
         ls->flags &= ~LOOP_LF_ON_WORK;
         if (loop_listen_work(ls) < 0) {
             /* Out of SQEs: put it back at the front, retry next time. */
             ls->flags |= LOOP_LF_ON_WORK;
-            ls->work_next = l->lwork_head;
-            l->lwork_head = ls;
-            if (l->lwork_tail == NULL)
-                l->lwork_tail = ls;
+            loop_workq_push_front(&l->lwork, w);
             l->stalled = 1;
             return;
         }
     }
     loop_conn_unstarve(l);
-    while (l->work_head != NULL) {
-        struct loop_conn *c = l->work_head;
+    while ((w = loop_workq_pop(&l->work)) != NULL) {
+        struct loop_conn *c = LOOP_CONTAINER_OF(w, struct loop_conn, work);
 
-        l->work_head = c->work_next;
-        if (l->work_head == NULL)
-            l->work_tail = NULL;
-        c->work_next = NULL;
         c->flags &= ~LOOP_CF_ON_WORK;
         if (loop_conn_work(c) < 0) {
             c->flags |= LOOP_CF_ON_WORK;
-            c->work_next = l->work_head;
-            l->work_head = c;
-            if (l->work_tail == NULL)
-                l->work_tail = c;
+            loop_workq_push_front(&l->work, w);
             l->stalled = 1;
             return;
         }

@@ -56,12 +56,7 @@ void loop_conn_enqueue(struct loop_conn *c)
     if ((c->flags & LOOP_CF_ON_WORK) || c->state == LOOP_CONN_FREE || c->state == LOOP_CONN_DEAD)
         return;
     c->flags |= LOOP_CF_ON_WORK;
-    c->work_next = NULL;
-    if (l->work_tail != NULL)
-        l->work_tail->work_next = c;
-    else
-        l->work_head = c;
-    l->work_tail = c;
+    loop_workq_push(&l->work, &c->work);
 }
 
 static void starve_add(struct loop_conn *c)
@@ -482,22 +477,14 @@ int loop_connect(struct loop *l, const struct sockaddr *sa, socklen_t len, unsig
     *out = NULL;
     if (l->destroying)
         return -ECANCELED;
-    if (sa == NULL || len > sizeof(struct sockaddr_storage))
-        return -EINVAL;
-    if (sa->sa_family == AF_INET) {
-        if (len < sizeof(struct sockaddr_in))
-            return -EINVAL;
-    } else if (sa->sa_family == AF_INET6) {
-        if (len < sizeof(struct sockaddr_in6))
-            return -EINVAL;
-    } else {
-        return -EAFNOSUPPORT;
-    }
+    fd = loop_addr_check(sa, len);
+    if (fd < 0)
+        return fd;
     if (l->nfree == 0)
         return -EMFILE;
-    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    fd = loop_tcp_socket(sa->sa_family);
     if (fd < 0)
-        return -errno;
+        return fd;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
         int r = -errno;
         close(fd);

@@ -102,6 +102,51 @@ enum loop_conn_closing {
     LOOP_CLOSING_TEARDOWN, /* cancelling, counting, then close */
 };
 
+/*
+ * A FIFO of objects with submissions to make (connections, listeners),
+ * linked through a node they embed. The owner keeps its own "queued" flag,
+ * so pushing twice is its concern.
+ */
+struct loop_work {
+    struct loop_work *next;
+};
+
+struct loop_workq {
+    struct loop_work *head, *tail;
+};
+
+static inline void loop_workq_push(struct loop_workq *q, struct loop_work *w)
+{
+    w->next = NULL;
+    if (q->tail != NULL)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+}
+
+/* Puts w back at the head (it was just popped and could not be served). */
+static inline void loop_workq_push_front(struct loop_workq *q, struct loop_work *w)
+{
+    w->next = q->head;
+    q->head = w;
+    if (q->tail == NULL)
+        q->tail = w;
+}
+
+static inline struct loop_work *loop_workq_pop(struct loop_workq *q)
+{
+    struct loop_work *w = q->head;
+
+    if (w != NULL) {
+        q->head = w->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        w->next = NULL;
+    }
+    return w;
+}
+
 #define LOOP_CF_RECV_ARMED (1u << 0)
 #define LOOP_CF_RECV_CANCEL (1u << 1) /* pause's cancel submitted */
 #define LOOP_CF_SEND_INFLIGHT (1u << 2)
@@ -129,7 +174,7 @@ struct loop_conn {
     unsigned flags;    /* LOOP_CF_* */
     unsigned inflight; /* submitted operations whose last CQE is pending */
     int close_err;
-    struct loop_conn *work_next;
+    struct loop_work work; /* on l->work while LOOP_CF_ON_WORK */
     struct loop_conn *starve_next, *starve_prev;
     /* receive buffers held while paused, FIFO linked through buf_next[] */
     uint32_t held_head, held_tail;
@@ -157,7 +202,7 @@ struct loop_listener {
     unsigned flags;
     unsigned inflight;
     struct loop_timer retry;
-    struct loop_listener *work_next;
+    struct loop_work work; /* on l->lwork while LOOP_LF_ON_WORK */
 };
 
 /* State of the loop's own reads (signalfd, eventfd). */
@@ -187,14 +232,14 @@ struct loop {
     struct loop_conn *conns;
     uint32_t *free_slots;
     uint32_t nfree;
-    struct loop_conn *work_head, *work_tail;
+    struct loop_workq work; /* connections with submissions to make */
     struct loop_conn *starved_head, *starved_tail;
 
     /* listeners, indexed for user_data */
     struct loop_listener **lsn;
     uint32_t lsn_cap;
     unsigned lsn_open;
-    struct loop_listener *lwork_head, *lwork_tail;
+    struct loop_workq lwork; /* listeners with submissions to make */
 
     /* recycled output memory */
     struct loop_chunk *chunk_free;
@@ -230,6 +275,11 @@ struct io_uring_sqe *loop_sqe(struct loop *l);
 /* Hands buffer bid back to the kernel's ring. */
 void loop_buf_return(struct loop *l, uint16_t bid);
 uint8_t *loop_buf_addr(const struct loop *l, uint32_t bid);
+/* 0 when sa (len bytes) is a whole IPv4 or IPv6 address; -EINVAL (NULL, too
+ * short or too long) or -EAFNOSUPPORT otherwise. */
+int loop_addr_check(const struct sockaddr *sa, socklen_t len);
+/* A non-blocking, close-on-exec TCP socket of family; fd or -errno. */
+int loop_tcp_socket(int family);
 
 /* ---- core/loop_conn.c */
 

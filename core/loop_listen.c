@@ -22,12 +22,7 @@ static void listen_enqueue(struct loop_listener *ls)
     if (ls->flags & LOOP_LF_ON_WORK)
         return;
     ls->flags |= LOOP_LF_ON_WORK;
-    ls->work_next = NULL;
-    if (l->lwork_tail != NULL)
-        l->lwork_tail->work_next = ls;
-    else
-        l->lwork_head = ls;
-    l->lwork_tail = ls;
+    loop_workq_push(&l->lwork, &ls->work);
 }
 
 static void listen_retry_fn(struct loop *l, struct loop_timer *t)
@@ -71,23 +66,17 @@ int loop_listen(struct loop *l, const struct sockaddr *sa, socklen_t len, unsign
     *out = NULL;
     if (l->destroying)
         return -ECANCELED;
-    if (sa == NULL || fn == NULL)
+    if (fn == NULL)
         return -EINVAL;
-    if (sa->sa_family == AF_INET) {
-        if (len < sizeof(struct sockaddr_in))
-            return -EINVAL;
-    } else if (sa->sa_family == AF_INET6) {
-        if (len < sizeof(struct sockaddr_in6))
-            return -EINVAL;
-    } else {
-        return -EAFNOSUPPORT;
-    }
+    r = loop_addr_check(sa, len);
+    if (r < 0)
+        return r;
     r = listen_table_slot(l, &idx);
     if (r < 0)
         return r;
-    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    fd = loop_tcp_socket(sa->sa_family);
     if (fd < 0)
-        return -errno;
+        return fd;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         ((flags & LOOP_LISTEN_REUSEPORT) &&
          setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||

@@ -1,7 +1,20 @@
 /* see outbuf.h */
 #include "core/outbuf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+
+void outbuf_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
 
 void outbuf_put(struct outbuf *o, const void *s, size_t n)
 {

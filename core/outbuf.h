@@ -41,4 +41,13 @@ void outbuf_put_escaped(struct outbuf *o, const char *s, size_t n, size_t max);
  * the full length, excluding the NUL. */
 size_t outbuf_finish(struct outbuf *o);
 
+/*
+ * Formats a one-line message into err[0..errlen) as snprintf does (cut
+ * short when it does not fit, always NUL-terminated); does nothing when
+ * err is NULL or errlen is 0. For the "err, errlen" parameters of set-up
+ * functions.
+ */
+void outbuf_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -1,6 +1,7 @@
 /*
- * fuzz/fuzz_http_req.c — proto/http_req (and the http_head scanner and
- * collector under it): the gateway's request path through llhttp.
+ * fuzz/fuzz_http_req.c — proto/http_req (and http_llhttp, the http_head
+ * scanner and collector under it): the gateway's request path through
+ * llhttp. Shared plumbing in http_harness.h.
  *
  * The input is parsed twice: whole, and in pieces whose sizes come from the
  * first input byte. Invariants: every span handed out lies inside the
@@ -9,57 +10,33 @@
  * never passes the limit; both ways see the same requests, the same body
  * bytes and fail (or not) alike.
  */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz/http_harness.h"
 #include "proto/http_req.h"
 
 #define MAX_HEAD 1024
 #define MAX_BODY 4096
 
 struct run {
-    const uint8_t *piece;
-    size_t piece_len;
+    struct http_fuzz_run h;
     uint8_t hb[MAX_HEAD];
-    uint64_t hash, body;
-    int in_msg;
 };
-
-static void mix(struct run *r, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        r->hash = (r->hash ^ p[i]) * 1099511628211ull;
-}
-
-static void check_span(struct run *r, struct span s, int sep)
-{
-    uintptr_t a = (uintptr_t)s.p;
-    int in_piece = a >= (uintptr_t)r->piece && a + s.n <= (uintptr_t)r->piece + r->piece_len;
-    int in_hb = a >= (uintptr_t)r->hb && a + s.n <= (uintptr_t)r->hb + sizeof(r->hb);
-    if (s.n && !in_piece && !in_hb)
-        abort();
-    mix(r, s.p, s.n);
-    if (sep)
-        mix(r, (const uint8_t *)"|", 1);
-}
 
 static int on_head(void *c, const struct http_req *q)
 {
     struct run *r = c;
-    if (r->in_msg)
+    if (r->h.in_msg)
         abort();
-    r->in_msg = 1;
-    r->body = 0;
-    check_span(r, q->target, 1);
-    check_span(r, q->path, 1);
-    check_span(r, q->query, 1);
-    check_span(r, q->host, 1);
+    r->h.in_msg = 1;
+    r->h.body = 0;
+    http_fuzz_check_span(&r->h, q->target, 1);
+    http_fuzz_check_span(&r->h, q->path, 1);
+    http_fuzz_check_span(&r->h, q->query, 1);
+    http_fuzz_check_span(&r->h, q->host, 1);
     if (!q->method_name.n || q->nfields > HTTP_HEAD_MAX_FIELDS)
         abort();
     for (size_t i = 0; i < q->nfields; i++) {
-        check_span(r, q->fields[i].name, 1);
-        check_span(r, q->fields[i].value, 1);
+        http_fuzz_check_span(&r->h, q->fields[i].name, 1);
+        http_fuzz_check_span(&r->h, q->fields[i].value, 1);
     }
     if ((q->flags & HTTP_REQ_F_CONTENT_LENGTH) && q->content_length > MAX_BODY)
         abort();
@@ -69,11 +46,11 @@ static int on_head(void *c, const struct http_req *q)
 static int on_body(void *c, const uint8_t *p, size_t n)
 {
     struct run *r = c;
-    if (!r->in_msg || n == 0)
+    if (!r->h.in_msg || n == 0)
         abort();
-    check_span(r, span_make(p, n), 0); /* pieces vary by split */
-    r->body += n;
-    if (r->body > MAX_BODY)
+    http_fuzz_check_span(&r->h, span_make(p, n), 0); /* pieces vary by split */
+    r->h.body += n;
+    if (r->h.body > MAX_BODY)
         abort();
     return 0;
 }
@@ -85,18 +62,14 @@ static int parse(struct run *r, const uint8_t *d, size_t n, unsigned step)
     struct http_req_parser p;
     struct http_req_config cfg = {MAX_HEAD, 16, MAX_BODY};
     memset(r, 0, sizeof(*r));
+    r->h.hb = r->hb;
+    r->h.hb_len = sizeof(r->hb);
     if (http_req_init(&p, &cfg, r->hb, sizeof(r->hb), &ops, r) != 0)
         abort();
     unsigned seed = step;
     for (size_t off = 0; off < n;) {
-        size_t k = step ? 1 + (seed = seed * 1103515245u + 12345u) % (2 * step) : n - off;
-        if (k > n - off)
-            k = n - off;
-        /* A private copy per piece, so a span kept past its feed is caught. */
-        uint8_t *piece = malloc(k);
-        memcpy(piece, d + off, k);
-        r->piece = piece;
-        r->piece_len = k;
+        size_t k;
+        uint8_t *piece = http_fuzz_next_piece(&r->h, d, n, off, step, &seed, &k);
         size_t at = 0;
         int rc = HTTP_REQ_OK;
         for (;;) {
@@ -107,10 +80,10 @@ static int parse(struct run *r, const uint8_t *d, size_t n, unsigned step)
             at += used;
             if (rc != HTTP_REQ_DONE)
                 break;
-            if (!r->in_msg)
+            if (!r->h.in_msg)
                 abort();
-            r->in_msg = 0;
-            mix(r, (const uint8_t *)"$", 1);
+            r->h.in_msg = 0;
+            http_fuzz_mix(&r->h, (const uint8_t *)"$", 1);
             if (http_req_next(&p) != 0)
                 break;
         }
@@ -140,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned step = 1 + data[0] % 16;
     int e1 = parse(&whole, data + 1, size - 1, 0);
     int e2 = parse(&split, data + 1, size - 1, step);
-    if (e1 != e2 || whole.hash != split.hash)
+    if (e1 != e2 || whole.h.hash != split.h.hash)
         abort();
     return 0;
 }

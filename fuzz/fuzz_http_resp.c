@@ -1,6 +1,7 @@
 /*
  * fuzz/fuzz_http_resp.c — proto/http_resp: the agent's response path
- * through llhttp (and the http_head scanner under it).
+ * through llhttp (and http_llhttp and the http_head scanner under it).
+ * Shared plumbing in http_harness.h.
  *
  * The first byte picks which responses answer HEAD and the piece sizes;
  * the rest is parsed whole and in pieces. Invariants: spans lie inside the
@@ -8,56 +9,32 @@
  * after a head, never for a no-body response, never beyond Content-Length;
  * both ways see the same responses and body bytes and fail (or not) alike.
  */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz/http_harness.h"
 #include "proto/http_resp.h"
 
 #define MAX_HEAD 2048
 
 struct run {
-    const uint8_t *piece;
-    size_t piece_len;
+    struct http_fuzz_run h;
     uint8_t hb[MAX_HEAD];
-    uint64_t hash, body;
     unsigned flags;
     uint64_t cl;
-    int in_msg;
 };
-
-static void mix(struct run *r, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        r->hash = (r->hash ^ p[i]) * 1099511628211ull;
-}
-
-static void check_span(struct run *r, struct span s, int sep)
-{
-    uintptr_t a = (uintptr_t)s.p;
-    int in_piece = a >= (uintptr_t)r->piece && a + s.n <= (uintptr_t)r->piece + r->piece_len;
-    int in_hb = a >= (uintptr_t)r->hb && a + s.n <= (uintptr_t)r->hb + sizeof(r->hb);
-    if (s.n && !in_piece && !in_hb)
-        abort();
-    mix(r, s.p, s.n);
-    if (sep)
-        mix(r, (const uint8_t *)"|", 1);
-}
 
 static int on_head(void *c, const struct http_resp *q)
 {
     struct run *r = c;
-    if (r->in_msg || q->status < 101 || q->status > 599 || (q->status < 200 && q->status != 101))
+    if (r->h.in_msg || q->status < 101 || q->status > 599 || (q->status < 200 && q->status != 101))
         abort();
-    r->in_msg = 1;
-    r->body = 0;
+    r->h.in_msg = 1;
+    r->h.body = 0;
     r->flags = q->flags;
     r->cl = q->content_length;
-    mix(r, (const uint8_t *)&q->status, sizeof(q->status));
-    check_span(r, q->reason, 1);
+    http_fuzz_mix(&r->h, (const uint8_t *)&q->status, sizeof(q->status));
+    http_fuzz_check_span(&r->h, q->reason, 1);
     for (size_t i = 0; i < q->nfields; i++) {
-        check_span(r, q->fields[i].name, 1);
-        check_span(r, q->fields[i].value, 1);
+        http_fuzz_check_span(&r->h, q->fields[i].name, 1);
+        http_fuzz_check_span(&r->h, q->fields[i].value, 1);
     }
     return 0;
 }
@@ -65,11 +42,11 @@ static int on_head(void *c, const struct http_resp *q)
 static int on_body(void *c, const uint8_t *p, size_t n)
 {
     struct run *r = c;
-    if (!r->in_msg || n == 0 || (r->flags & HTTP_RESP_F_NO_BODY))
+    if (!r->h.in_msg || n == 0 || (r->flags & HTTP_RESP_F_NO_BODY))
         abort();
-    check_span(r, span_make(p, n), 0);
-    r->body += n;
-    if ((r->flags & HTTP_RESP_F_CONTENT_LENGTH) && r->body > r->cl)
+    http_fuzz_check_span(&r->h, span_make(p, n), 0);
+    r->h.body += n;
+    if ((r->flags & HTTP_RESP_F_CONTENT_LENGTH) && r->h.body > r->cl)
         abort();
     return 0;
 }
@@ -82,18 +59,15 @@ static int parse(struct run *r, const uint8_t *d, size_t n, unsigned heads, unsi
     struct http_resp_config cfg = {MAX_HEAD, 16};
     unsigned k_resp = 0;
     memset(r, 0, sizeof(*r));
+    r->h.hb = r->hb;
+    r->h.hb_len = sizeof(r->hb);
     if (http_resp_init(&p, &cfg, r->hb, sizeof(r->hb), &ops, r) != 0 ||
         http_resp_begin(&p, heads & 1) != 0)
         abort();
     unsigned seed = step;
     for (size_t off = 0; off < n;) {
-        size_t k = step ? 1 + (seed = seed * 1103515245u + 12345u) % (2 * step) : n - off;
-        if (k > n - off)
-            k = n - off;
-        uint8_t *piece = malloc(k);
-        memcpy(piece, d + off, k);
-        r->piece = piece;
-        r->piece_len = k;
+        size_t k;
+        uint8_t *piece = http_fuzz_next_piece(&r->h, d, n, off, step, &seed, &k);
         size_t at = 0;
         int rc;
         for (;;) {
@@ -104,10 +78,10 @@ static int parse(struct run *r, const uint8_t *d, size_t n, unsigned heads, unsi
             at += used;
             if (rc != HTTP_RESP_DONE)
                 break;
-            if (!r->in_msg || ((r->flags & HTTP_RESP_F_CONTENT_LENGTH) && r->body != r->cl))
+            if (!r->h.in_msg || ((r->flags & HTTP_RESP_F_CONTENT_LENGTH) && r->h.body != r->cl))
                 abort();
-            r->in_msg = 0;
-            mix(r, (const uint8_t *)"$", 1);
+            r->h.in_msg = 0;
+            http_fuzz_mix(&r->h, (const uint8_t *)"$", 1);
             if (r->flags & HTTP_RESP_F_UPGRADE)
                 break;
             http_resp_begin(&p, (heads >> (++k_resp % 8)) & 1);
@@ -120,7 +94,7 @@ static int parse(struct run *r, const uint8_t *d, size_t n, unsigned heads, unsi
         off += k;
     }
     int rc = http_resp_finish(&p);
-    if (rc == HTTP_RESP_DONE && !(r->flags & HTTP_RESP_F_UNTIL_CLOSE) && r->in_msg)
+    if (rc == HTTP_RESP_DONE && !(r->flags & HTTP_RESP_F_UNTIL_CLOSE) && r->h.in_msg)
         abort();
     return rc < 0;
 }
@@ -135,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned heads = data[0], step = 1 + data[1] % 16;
     int e1 = parse(&whole, data + 2, size - 2, heads, 0);
     int e2 = parse(&split, data + 2, size - 2, heads, step);
-    if (e1 != e2 || whole.hash != split.hash)
+    if (e1 != e2 || whole.h.hash != split.h.hash)
         abort();
     return 0;
 }

@@ -1,21 +1,12 @@
 /*
- * proto/http_req.c — see http_req.h.
- *
- * Each feed goes through three phases. HEAD: the scanner finds where the
- * head ends and vets its bytes; only those bytes go to llhttp, so llhttp
- * never parses a head byte we have not checked, and the head buffer only
- * ever holds head bytes. BODY: the rest goes to llhttp, which pauses at the
- * end of the message (pipelining) or at the last chunk. TRAILER: the
- * trailer section goes through the scanner again before llhttp sees it.
+ * proto/http_req.c — see http_req.h. The phases of a feed (head, body,
+ * trailer) are driven by the engine in http_llhttp_internal.h.
  */
 #include "proto/http_req.h"
-#include "proto/http_head_internal.h"
+#include "proto/http_llhttp_internal.h"
 
 #include <errno.h>
 #include <string.h>
-
-enum { PH_HEAD, PH_BODY, PH_TRAILER, PH_DONE };
-enum { PAUSE_NONE, PAUSE_END, PAUSE_LAST_CHUNK };
 
 static struct http_req_parser *from_ll(llhttp_t *ll)
 {
@@ -45,11 +36,10 @@ static int abort_cb(struct http_req_parser *p)
 static int piece(llhttp_t *ll, int what, const char *at, size_t n)
 {
     struct http_req_parser *p = from_ll(ll);
-    if (p->phase == PH_TRAILER)
-        return 0; /* trailers are vetted by the scanner and not forwarded */
-    if (http_head_piece(&p->head, what, (const uint8_t *)at, n) < 0)
+    int e = http_llhttp_piece(&p->m, what, at, n);
+    if (e == HTTP_LLHTTP_E_ORDER)
         return fail(p, 400, "internal: head pieces out of order");
-    if (p->head.too_many)
+    if (e == HTTP_LLHTTP_E_TOO_MANY)
         return fail(p, 431, "too many header fields");
     return 0;
 }
@@ -71,9 +61,7 @@ static int on_value(llhttp_t *ll, const char *at, size_t n)
 
 static int on_span_done(llhttp_t *ll)
 {
-    struct http_req_parser *p = from_ll(ll);
-    if (p->phase != PH_TRAILER)
-        http_head_done(&p->head);
+    http_llhttp_span_done(&from_ll(ll)->m);
     return 0;
 }
 
@@ -181,9 +169,9 @@ static int on_headers_complete(llhttp_t *ll)
     if (ll->method == HTTP_CONNECT)
         return fail(p, 501, "CONNECT not supported");
     r->version_minor = ll->http_minor;
-    r->target = p->head.line;
-    r->fields = p->head.fields;
-    r->nfields = p->head.nfields;
+    r->target = p->m.head.line;
+    r->fields = p->m.head.fields;
+    r->nfields = p->m.head.nfields;
     r->flags = 0;
     /* Lenient llhttp lets spaces into names ("X Y: b"). */
     for (size_t i = 0; i < r->nfields; i++) {
@@ -226,10 +214,8 @@ static int on_chunk_header(llhttp_t *ll)
     p->ext_bytes = 0;
     if (ll->content_length > p->max_body - p->body_seen)
         return fail(p, 413, "chunk over the body limit");
-    if (ll->content_length == 0) {
-        p->pause = PAUSE_LAST_CHUNK;
-        return HPE_PAUSED;
-    }
+    if (ll->content_length == 0)
+        return http_llhttp_pause(&p->m, HTTP_LLHTTP_PAUSE_LAST_CHUNK);
     return 0;
 }
 
@@ -245,9 +231,7 @@ static int on_chunk_ext(llhttp_t *ll, const char *at, size_t n)
 
 static int on_message_complete(llhttp_t *ll)
 {
-    struct http_req_parser *p = from_ll(ll);
-    p->pause = PAUSE_END;
-    return HPE_PAUSED;
+    return http_llhttp_pause(&from_ll(ll)->m, HTTP_LLHTTP_PAUSE_END);
 }
 
 static const llhttp_settings_t req_settings = {
@@ -276,14 +260,10 @@ void http_req_config_defaults(struct http_req_config *cfg)
 
 static void start_message(struct http_req_parser *p)
 {
-    llhttp_reset(&p->ll);
-    http_head_reset(&p->head);
-    http_head_scan_init(&p->scan, HTTP_HEAD_SCAN_REQUEST, p->max_head);
+    http_llhttp_start(&p->m);
     memset(&p->req, 0, sizeof(p->req));
     p->body_seen = 0;
     p->ext_bytes = 0;
-    p->phase = PH_HEAD;
-    p->pause = PAUSE_NONE;
 }
 
 int http_req_init(struct http_req_parser *p, const struct http_req_config *cfg, uint8_t *buf,
@@ -297,12 +277,10 @@ int http_req_init(struct http_req_parser *p, const struct http_req_config *cfg, 
     if (!ops || !ops->on_head || !buf || cap < cfg->max_head || cfg->max_head == 0)
         return -1;
     memset(p, 0, sizeof(*p));
-    llhttp_init(&p->ll, HTTP_REQUEST, &req_settings);
-    p->ll.data = p;
-    http_head_init(&p->head, buf, cap, cfg->max_fields);
+    http_llhttp_init(&p->m, HTTP_REQUEST, &req_settings, p, HTTP_HEAD_SCAN_REQUEST, buf, cap,
+                     cfg->max_fields, cfg->max_head);
     p->ops = ops;
     p->cookie = cookie;
-    p->max_head = cfg->max_head;
     p->max_body = cfg->max_body;
     start_message(p);
     return 0;
@@ -346,22 +324,11 @@ static int ll_error(struct http_req_parser *p, llhttp_errno_t e)
 static int scan_error(struct http_req_parser *p, int err)
 {
     int status = err == HTTP_HEAD_E_TOO_BIG ? 431 : err == HTTP_HEAD_E_LINE_BIG ? 414 : 400;
-    if (p->phase == PH_TRAILER && status != 400)
+    if (p->m.phase == HTTP_LLHTTP_PH_TRAILER && status != 400)
         status = 431;
     fail(p, status, http_head_scan_reason(err));
     p->rc = HTTP_REQ_ERROR;
     return HTTP_REQ_ERROR;
-}
-
-/* Runs llhttp over n bytes; returns bytes consumed or a negative result. */
-static long run(struct http_req_parser *p, const uint8_t *d, size_t n)
-{
-    llhttp_errno_t e = llhttp_execute(&p->ll, (const char *)d, n);
-    if (e == HPE_OK)
-        return (long)n;
-    if (e == HPE_PAUSED && p->pause != PAUSE_NONE)
-        return (long)((const uint8_t *)llhttp_get_error_pos(&p->ll) - d);
-    return ll_error(p, e);
 }
 
 int http_req_feed(struct http_req_parser *p, const uint8_t *data, size_t len, size_t *used)
@@ -370,51 +337,36 @@ int http_req_feed(struct http_req_parser *p, const uint8_t *data, size_t len, si
     *used = 0;
     if (p->rc < 0)
         return p->rc;
-    if (p->phase == PH_DONE)
+    if (p->m.phase == HTTP_LLHTTP_PH_DONE)
         return HTTP_REQ_DONE;
-    while (off < len || p->phase == PH_DONE) {
-        if (p->phase == PH_DONE) {
+    while (off < len || p->m.phase == HTTP_LLHTTP_PH_DONE) {
+        if (p->m.phase == HTTP_LLHTTP_PH_DONE) {
             *used = off;
             return HTTP_REQ_DONE;
         }
-        const uint8_t *d = data + off;
-        size_t n = len - off, k = n;
-        int complete = 1;
-        if (p->phase != PH_BODY) {
-            complete = http_head_scan(&p->scan, d, n, &k);
-            if (complete < 0) {
-                *used = off + k;
-                return scan_error(p, complete);
-            }
-        }
-        if (p->phase == PH_HEAD)
-            http_head_feed_begin(&p->head, d, k);
-        long r = run(p, d, k);
-        if (r < 0) {
+        size_t k;
+        int err;
+        int s = http_llhttp_step(&p->m, data + off, len - off, &k, &err);
+        switch (s) {
+        case HTTP_LLHTTP_E_SCAN:
+            *used = off + k;
+            return scan_error(p, err);
+        case HTTP_LLHTTP_E_PARSE:
             *used = off;
-            return (int)r;
-        }
-        off += (size_t)r;
-        if (!complete) {
-            if (p->phase == PH_HEAD && http_head_feed_end(&p->head) < 0)
-                return scan_error(p, HTTP_HEAD_E_TOO_BIG);
-            continue;
-        }
-        if (p->phase == PH_HEAD)
-            p->phase = PH_BODY;
-        if (p->pause == PAUSE_END) {
-            p->phase = PH_DONE;
-        } else if (p->pause == PAUSE_LAST_CHUNK) {
-            p->pause = PAUSE_NONE;
-            p->phase = PH_TRAILER;
-            http_head_scan_init(&p->scan, HTTP_HEAD_SCAN_TRAILER, p->max_head);
-            llhttp_resume(&p->ll);
-        } else if (p->phase == PH_TRAILER) {
-            /* The trailer section ended without llhttp ending the message. */
+            return ll_error(p, (llhttp_errno_t)err);
+        case HTTP_LLHTTP_E_SPILL:
+            return scan_error(p, HTTP_HEAD_E_TOO_BIG);
+        case HTTP_LLHTTP_E_TRAILER:
             fail(p, 400, "internal: trailer end mismatch");
             p->rc = HTTP_REQ_ERROR;
             return HTTP_REQ_ERROR;
+        case HTTP_LLHTTP_END:
+            p->m.phase = HTTP_LLHTTP_PH_DONE;
+            break;
+        default:
+            break;
         }
+        off += k;
     }
     *used = off;
     return HTTP_REQ_OK;
@@ -422,7 +374,7 @@ int http_req_feed(struct http_req_parser *p, const uint8_t *data, size_t len, si
 
 int http_req_next(struct http_req_parser *p)
 {
-    if (p->rc < 0 || p->phase != PH_DONE)
+    if (p->rc < 0 || p->m.phase != HTTP_LLHTTP_PH_DONE)
         return -1;
     if (!(p->req.flags & HTTP_REQ_F_KEEP_ALIVE) || (p->req.flags & HTTP_REQ_F_UPGRADE))
         return -1;
@@ -434,7 +386,7 @@ int http_req_finish(struct http_req_parser *p)
 {
     if (p->rc < 0)
         return p->rc;
-    if (p->phase == PH_DONE || http_req_idle(p))
+    if (p->m.phase == HTTP_LLHTTP_PH_DONE || http_req_idle(p))
         return 0;
     fail(p, 400, "connection closed inside a request");
     p->rc = HTTP_REQ_ERROR;
@@ -443,7 +395,7 @@ int http_req_finish(struct http_req_parser *p)
 
 int http_req_idle(const struct http_req_parser *p)
 {
-    return p->rc == 0 && p->phase == PH_HEAD && p->scan.total == 0;
+    return p->rc == 0 && p->m.phase == HTTP_LLHTTP_PH_HEAD && p->m.scan.total == 0;
 }
 
 int http_req_status(const struct http_req_parser *p)

@@ -51,6 +51,7 @@
 #include <llhttp.h>
 
 #include "proto/http_head.h"
+#include "proto/http_llhttp.h"
 #include "proto/span.h"
 
 #define HTTP_REQ_DEFAULT_MAX_HEAD 16384 /* --max-header-size default */
@@ -102,19 +103,14 @@ struct http_req_config {
 #define HTTP_REQ_ABORTED (-2) /* a callback returned non-zero */
 
 struct http_req_parser {
-    llhttp_t ll;
-    struct http_head head;
-    struct http_head_scan scan;
+    struct http_llhttp m;
     struct http_req req;
     const struct http_req_ops *ops;
     void *cookie;
-    size_t max_head;
     uint64_t max_body;
     uint64_t body_seen;
     size_t ext_bytes;
-    uint8_t phase;
-    uint8_t pause; /* why llhttp paused */
-    int rc;        /* sticky result once failed */
+    int rc; /* sticky result once failed */
     int status;
     const char *reason;
 };

@@ -1,19 +1,16 @@
 /*
  * proto/http_resp.c — see http_resp.h.
  *
- * Same shape as http_req.c: the head scanner vets each head (and trailer
- * section) before llhttp sees it; llhttp pauses at the end of every message
- * and at the last chunk. A skipped 1xx response restarts the head phase in
- * the same feed.
+ * The same engine as http_req.c (http_llhttp_internal.h): the head scanner
+ * vets each head (and trailer section) before llhttp sees it; llhttp pauses
+ * at the end of every message and at the last chunk. A skipped 1xx response
+ * restarts the head phase in the same feed.
  */
 #include "proto/http_resp.h"
-#include "proto/http_head_internal.h"
+#include "proto/http_llhttp_internal.h"
 
 #include <errno.h>
 #include <string.h>
-
-enum { PH_HEAD, PH_BODY, PH_TRAILER, PH_DONE };
-enum { PAUSE_NONE, PAUSE_END, PAUSE_LAST_CHUNK };
 
 static struct http_resp_parser *from_ll(llhttp_t *ll)
 {
@@ -42,11 +39,10 @@ static int abort_cb(struct http_resp_parser *p)
 static int piece(llhttp_t *ll, int what, const char *at, size_t n)
 {
     struct http_resp_parser *p = from_ll(ll);
-    if (p->phase == PH_TRAILER)
-        return 0;
-    if (http_head_piece(&p->head, what, (const uint8_t *)at, n) < 0)
+    int e = http_llhttp_piece(&p->m, what, at, n);
+    if (e == HTTP_LLHTTP_E_ORDER)
         return fail(p, "internal: head pieces out of order");
-    if (p->head.too_many)
+    if (e == HTTP_LLHTTP_E_TOO_MANY)
         return fail(p, "too many header fields");
     return 0;
 }
@@ -68,9 +64,7 @@ static int on_value(llhttp_t *ll, const char *at, size_t n)
 
 static int on_span_done(llhttp_t *ll)
 {
-    struct http_resp_parser *p = from_ll(ll);
-    if (p->phase != PH_TRAILER)
-        http_head_done(&p->head);
+    http_llhttp_span_done(&from_ll(ll)->m);
     return 0;
 }
 
@@ -92,8 +86,8 @@ static int on_headers_complete(llhttp_t *ll)
         return fail(p, "unsupported HTTP version");
     if (status < 100 || status > 599)
         return fail(p, "invalid status code");
-    for (size_t i = 0; i < p->head.nfields; i++) {
-        if (!http_head_token(p->head.fields[i].name))
+    for (size_t i = 0; i < p->m.head.nfields; i++) {
+        if (!http_head_token(p->m.head.fields[i].name))
             return fail(p, "invalid header name");
     }
     if (status < 200 && status != 101) {
@@ -102,10 +96,10 @@ static int on_headers_complete(llhttp_t *ll)
     }
     memset(r, 0, sizeof(*r));
     r->status = status;
-    r->reason = p->head.line;
+    r->reason = p->m.head.line;
     r->version_minor = ll->http_minor;
-    r->fields = p->head.fields;
-    r->nfields = p->head.nfields;
+    r->fields = p->m.head.fields;
+    r->nfields = p->m.head.nfields;
     for (int i = http_head_find(r->fields, r->nfields, SPAN_LIT("Transfer-Encoding"), 0); i >= 0;
          i = http_head_find(r->fields, r->nfields, SPAN_LIT("Transfer-Encoding"), (size_t)i + 1)) {
         if (!span_eq_nocase(r->fields[i].value, SPAN_LIT("chunked")))
@@ -144,18 +138,14 @@ static int on_body(llhttp_t *ll, const char *at, size_t n)
 static int on_chunk_header(llhttp_t *ll)
 {
     struct http_resp_parser *p = from_ll(ll);
-    if (ll->content_length == 0) {
-        p->pause = PAUSE_LAST_CHUNK;
-        return HPE_PAUSED;
-    }
+    if (ll->content_length == 0)
+        return http_llhttp_pause(&p->m, HTTP_LLHTTP_PAUSE_LAST_CHUNK);
     return 0;
 }
 
 static int on_message_complete(llhttp_t *ll)
 {
-    struct http_resp_parser *p = from_ll(ll);
-    p->pause = PAUSE_END;
-    return HPE_PAUSED;
+    return http_llhttp_pause(&from_ll(ll)->m, HTTP_LLHTTP_PAUSE_END);
 }
 
 static const llhttp_settings_t resp_settings = {
@@ -181,12 +171,8 @@ void http_resp_config_defaults(struct http_resp_config *cfg)
 
 static void start_message(struct http_resp_parser *p)
 {
-    llhttp_reset(&p->ll);
-    http_head_reset(&p->head);
-    http_head_scan_init(&p->scan, HTTP_HEAD_SCAN_RESPONSE, p->max_head);
+    http_llhttp_start(&p->m);
     memset(&p->resp, 0, sizeof(p->resp));
-    p->phase = PH_HEAD;
-    p->pause = PAUSE_NONE;
     p->interim = 0;
 }
 
@@ -201,12 +187,10 @@ int http_resp_init(struct http_resp_parser *p, const struct http_resp_config *cf
     if (!ops || !ops->on_head || !buf || cap < cfg->max_head || cfg->max_head == 0)
         return -1;
     memset(p, 0, sizeof(*p));
-    llhttp_init(&p->ll, HTTP_RESPONSE, &resp_settings);
-    p->ll.data = p;
-    http_head_init(&p->head, buf, cap, cfg->max_fields);
+    http_llhttp_init(&p->m, HTTP_RESPONSE, &resp_settings, p, HTTP_HEAD_SCAN_RESPONSE, buf, cap,
+                     cfg->max_fields, cfg->max_head);
     p->ops = ops;
     p->cookie = cookie;
-    p->max_head = cfg->max_head;
     start_message(p);
     return 0;
 }
@@ -248,21 +232,11 @@ static int ll_error(struct http_resp_parser *p, llhttp_errno_t e)
     return HTTP_RESP_ERROR;
 }
 
-static long run(struct http_resp_parser *p, const uint8_t *d, size_t n)
-{
-    llhttp_errno_t e = llhttp_execute(&p->ll, (const char *)d, n);
-    if (e == HPE_OK)
-        return (long)n;
-    if (e == HPE_PAUSED && p->pause != PAUSE_NONE)
-        return (long)((const uint8_t *)llhttp_get_error_pos(&p->ll) - d);
-    return ll_error(p, e);
-}
-
 /* A message ended: the final response, or a 1xx to skip. */
 static int message_end(struct http_resp_parser *p)
 {
     if (!p->interim) {
-        p->phase = PH_DONE;
+        p->m.phase = HTTP_LLHTTP_PH_DONE;
         return 0;
     }
     if (++p->interims > HTTP_RESP_MAX_INTERIM)
@@ -277,52 +251,37 @@ int http_resp_feed(struct http_resp_parser *p, const uint8_t *data, size_t len, 
     *used = 0;
     if (p->rc < 0)
         return p->rc;
-    while (off < len || p->phase == PH_DONE) {
-        if (p->phase == PH_DONE) {
+    while (off < len || p->m.phase == HTTP_LLHTTP_PH_DONE) {
+        if (p->m.phase == HTTP_LLHTTP_PH_DONE) {
             *used = off;
             return HTTP_RESP_DONE;
         }
-        const uint8_t *d = data + off;
-        size_t n = len - off, k = n;
-        int complete = 1;
-        if (p->phase != PH_BODY) {
-            complete = http_head_scan(&p->scan, d, n, &k);
-            if (complete < 0) {
-                *used = off + k;
-                return fail(p, http_head_scan_reason(complete));
-            }
-        }
-        if (p->phase == PH_HEAD)
-            http_head_feed_begin(&p->head, d, k);
-        long r = run(p, d, k);
-        if (r < 0) {
+        size_t k;
+        int err;
+        int s = http_llhttp_step(&p->m, data + off, len - off, &k, &err);
+        switch (s) {
+        case HTTP_LLHTTP_E_SCAN:
+            *used = off + k;
+            return fail(p, http_head_scan_reason(err));
+        case HTTP_LLHTTP_E_PARSE:
             *used = off;
-            return (int)r;
-        }
-        off += (size_t)r;
-        if (!complete) {
-            if (p->phase == PH_HEAD && http_head_feed_end(&p->head) < 0) {
-                *used = off;
-                return fail(p, "header section too large");
-            }
-            continue;
-        }
-        if (p->phase == PH_HEAD)
-            p->phase = PH_BODY;
-        if (p->pause == PAUSE_END) {
+            return ll_error(p, (llhttp_errno_t)err);
+        case HTTP_LLHTTP_E_SPILL:
+            *used = off + k;
+            return fail(p, "header section too large");
+        case HTTP_LLHTTP_E_TRAILER:
+            *used = off + k;
+            return fail(p, "internal: trailer end mismatch");
+        case HTTP_LLHTTP_END:
             if (message_end(p) < 0) {
-                *used = off;
+                *used = off + k;
                 return HTTP_RESP_ERROR;
             }
-        } else if (p->pause == PAUSE_LAST_CHUNK) {
-            p->pause = PAUSE_NONE;
-            p->phase = PH_TRAILER;
-            http_head_scan_init(&p->scan, HTTP_HEAD_SCAN_TRAILER, p->max_head);
-            llhttp_resume(&p->ll);
-        } else if (p->phase == PH_TRAILER) {
-            *used = off;
-            return fail(p, "internal: trailer end mismatch");
+            break;
+        default:
+            break;
         }
+        off += k;
     }
     *used = off;
     return HTTP_RESP_OK;
@@ -332,14 +291,14 @@ int http_resp_finish(struct http_resp_parser *p)
 {
     if (p->rc < 0)
         return p->rc;
-    if (p->phase == PH_DONE)
+    if (p->m.phase == HTTP_LLHTTP_PH_DONE)
         return HTTP_RESP_DONE;
-    if (p->phase == PH_HEAD && p->scan.total == 0 && p->interims == 0)
+    if (p->m.phase == HTTP_LLHTTP_PH_HEAD && p->m.scan.total == 0 && p->interims == 0)
         return 0;
-    if (p->phase == PH_BODY && (p->resp.flags & HTTP_RESP_F_UNTIL_CLOSE)) {
-        llhttp_errno_t e = llhttp_finish(&p->ll);
-        if ((e == HPE_OK || e == HPE_PAUSED) && p->pause == PAUSE_END) {
-            p->phase = PH_DONE;
+    if (p->m.phase == HTTP_LLHTTP_PH_BODY && (p->resp.flags & HTTP_RESP_F_UNTIL_CLOSE)) {
+        llhttp_errno_t e = llhttp_finish(&p->m.ll);
+        if ((e == HPE_OK || e == HPE_PAUSED) && p->m.pause == HTTP_LLHTTP_PAUSE_END) {
+            p->m.phase = HTTP_LLHTTP_PH_DONE;
             return HTTP_RESP_DONE;
         }
         if (p->rc < 0)

@@ -35,6 +35,7 @@
 #include <llhttp.h>
 
 #include "proto/http_head.h"
+#include "proto/http_llhttp.h"
 #include "proto/span.h"
 
 #define HTTP_RESP_DEFAULT_MAX_HEAD 65536
@@ -77,15 +78,10 @@ struct http_resp_config {
 #define HTTP_RESP_ABORTED (-2)
 
 struct http_resp_parser {
-    llhttp_t ll;
-    struct http_head head;
-    struct http_head_scan scan;
+    struct http_llhttp m;
     struct http_resp resp;
     const struct http_resp_ops *ops;
     void *cookie;
-    size_t max_head;
-    uint8_t phase;
-    uint8_t pause;
     uint8_t head_request;
     uint8_t interim; /* the current message is a skipped 1xx */
     unsigned interims;

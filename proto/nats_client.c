@@ -89,16 +89,28 @@ static int ping_send(struct nats_client *c, enum nats_ping_kind kind, unsigned t
     return 0;
 }
 
+/*
+ * Takes the oldest PING off the ring (ping_count > 0): its timer stopped,
+ * its slot freed. Returns the slot, whose fn and cookie stay readable until
+ * the next ping_send, and its kind in *kind.
+ */
+static struct nats_ping *ping_pop(struct nats_client *c, enum nats_ping_kind *kind)
+{
+    struct nats_ping *p = ping_at(c, 0);
+    *kind = p->kind;
+    loop_timer_stop(c->loop, &p->timer);
+    p->kind = NATS_PING_FREE;
+    c->ping_head = (c->ping_head + 1) % NATS_CLIENT_PING_MAX;
+    c->ping_count--;
+    return p;
+}
+
 /* Fails every PING in flight (the connection is gone). */
 static void pings_fail(struct nats_client *c, int err)
 {
     while (c->ping_count) {
-        struct nats_ping *p = ping_at(c, 0);
-        enum nats_ping_kind kind = p->kind;
-        loop_timer_stop(c->loop, &p->timer);
-        p->kind = NATS_PING_FREE;
-        c->ping_head = (c->ping_head + 1) % NATS_CLIENT_PING_MAX;
-        c->ping_count--;
+        enum nats_ping_kind kind;
+        struct nats_ping *p = ping_pop(c, &kind);
         if (kind == NATS_PING_FLUSH && p->fn)
             p->fn(c, err, p->cookie);
     }
@@ -113,12 +125,8 @@ static void ping_pong(struct nats_client *c)
     c->pings_out = 0;
     if (c->ping_count == 0)
         return;
-    struct nats_ping *p = ping_at(c, 0);
-    enum nats_ping_kind kind = p->kind;
-    loop_timer_stop(c->loop, &p->timer);
-    p->kind = NATS_PING_FREE;
-    c->ping_head = (c->ping_head + 1) % NATS_CLIENT_PING_MAX;
-    c->ping_count--;
+    enum nats_ping_kind kind;
+    struct nats_ping *p = ping_pop(c, &kind);
     if (kind == NATS_PING_FLUSH && p->fn) {
         p->fn(c, 0, p->cookie);
     } else if (kind == NATS_PING_DRAIN) {

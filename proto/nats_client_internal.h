@@ -20,6 +20,7 @@
 
 #include "core/loop.h"
 #include "core/rand.h"
+#include "core/resolve.h"
 #include "proto/creds.h"
 #include "proto/nats_client.h"
 #include "proto/nats_info.h"
@@ -110,7 +111,6 @@ struct nats_req {
     char rnd[NATS_CLIENT_TOKEN_RND + 1];
 };
 
-struct nats_resolve;    /* helper-thread job, see nats_client_pool.c */
 struct nats_client_tls; /* TLS material + engine, see nats_client_tls.c */
 
 struct nats_client {
@@ -152,7 +152,7 @@ struct nats_client {
     size_t cur;        /* server of the current/last attempt */
     unsigned attempts; /* consecutive failed attempts */
     uint64_t up_since_ms;
-    struct nats_resolve *resolve;
+    struct resolve resolve; /* host names, off the loop thread */
     struct sockaddr_storage sa;
     socklen_t salen;
 
@@ -160,11 +160,9 @@ struct nats_client {
     struct loop_timer t_handshake; /* bounds one attempt, resolve to PONG */
     struct loop_timer t_reconnect;
     struct loop_timer t_ping;
-    struct loop_timer t_resolve; /* polls the resolver */
     struct loop_timer t_tls_flush;
     struct loop_timer t_drain;
     struct loop_timer t_closed; /* delivers on_closed from the loop */
-    unsigned resolve_polls;
 
     /* PINGs in flight, in send order: a ring. */
     struct nats_ping pings[NATS_CLIENT_PING_MAX];

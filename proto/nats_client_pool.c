@@ -13,18 +13,14 @@
  * to reconnect_jitter_ms of random jitter so a fleet of clients does not
  * reconnect in lock step. A successful handshake resets it.
  *
- * Resolution: IP literals are used directly. A host name is resolved by
- * getaddrinfo on a short-lived detached thread; the loop polls the job
- * with a timer (1 ms, then backing off to 50 ms) instead of needing a
- * wake-up channel, and the attempt's handshake deadline bounds the wait.
- * The job is reference-counted, so a client destroyed mid-resolution just
- * drops its reference and the thread frees the job when it finishes.
+ * Resolution: IP literals are used directly. A host name goes to
+ * core/resolve (getaddrinfo on a helper thread, the answer back on the
+ * loop); the attempt's handshake deadline bounds the wait, and a client
+ * destroyed mid-resolution just cancels the job.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,20 +30,6 @@
 #include "core/log.h"
 #include "proto/nats_client_internal.h"
 #include "proto/url.h"
-
-#define RESOLVE_MAX 8
-#define RESOLVE_POLL_MAX_MS 50
-
-struct nats_resolve {
-    atomic_int refs;
-    atomic_int done;
-    char host[NATS_CLIENT_HOST_MAX];
-    char port[8];
-    int gai_err;
-    size_t n;
-    struct sockaddr_storage addrs[RESOLVE_MAX];
-    socklen_t lens[RESOLVE_MAX];
-};
 
 /* ---------------------------------------------------------------- pool */
 
@@ -196,38 +178,9 @@ struct nats_server *nats_client_pool_current(const struct nats_client *c)
 
 /* ----------------------------------------------------------- resolution */
 
-static void job_unref(struct nats_resolve *j)
-{
-    if (atomic_fetch_sub(&j->refs, 1) == 1)
-        free(j);
-}
-
-static void *resolve_thread(void *arg)
-{
-    struct nats_resolve *j = arg;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    j->gai_err = getaddrinfo(j->host, j->port, &hints, &res);
-    for (struct addrinfo *a = res; a && j->n < RESOLVE_MAX; a = a->ai_next) {
-        if (a->ai_addrlen > sizeof(j->addrs[0]))
-            continue;
-        memcpy(&j->addrs[j->n], a->ai_addr, a->ai_addrlen);
-        j->lens[j->n++] = a->ai_addrlen;
-    }
-    if (res)
-        freeaddrinfo(res);
-    atomic_store_explicit(&j->done, 1, memory_order_release);
-    job_unref(j);
-    return NULL;
-}
-
 void nats_client_pool_cancel(struct nats_client *c)
 {
-    loop_timer_stop(c->loop, &c->t_resolve);
-    if (c->resolve) {
-        job_unref(c->resolve);
-        c->resolve = NULL;
-    }
+    resolve_cancel(&c->resolve);
 }
 
 static void attempt_fail(struct nats_client *c, int err, const char *why)
@@ -250,32 +203,22 @@ static void tcp_connect(struct nats_client *c)
     loop_conn_set_out_limit(c->conn, c->out_limit + NATS_CLIENT_CTRL_MARGIN);
 }
 
-static void resolve_poll(struct loop *l, struct loop_timer *t)
+static void resolve_done(struct resolve *r, const struct resolve_name *names, size_t n)
 {
-    struct nats_client *c = LOOP_CONTAINER_OF(t, struct nats_client, t_resolve);
-    struct nats_resolve *j = c->resolve;
-    if (j == NULL)
-        return;
-    if (!atomic_load_explicit(&j->done, memory_order_acquire)) {
-        unsigned ms = 1u << (c->resolve_polls < 6 ? c->resolve_polls : 6);
-        c->resolve_polls++;
-        loop_timer_start(l, t, ms < RESOLVE_POLL_MAX_MS ? ms : RESOLVE_POLL_MAX_MS);
-        return;
-    }
-    c->resolve = NULL;
-    if (j->gai_err != 0 || j->n == 0) {
+    struct nats_client *c = LOOP_CONTAINER_OF(r, struct nats_client, resolve);
+    const struct resolve_name *e = &names[0];
+    (void)n;
+    if (e->gai != 0 || e->n == 0) {
         char why[160];
         snprintf(why, sizeof(why), "cannot resolve host: %s",
-                 j->gai_err ? gai_strerror(j->gai_err) : "no address");
-        job_unref(j);
+                 e->gai ? gai_strerror(e->gai) : "no address");
         attempt_fail(c, -EHOSTUNREACH, why);
         return;
     }
     struct nats_server *s = nats_client_pool_current(c);
-    size_t k = s->addr_next++ % j->n;
-    memcpy(&c->sa, &j->addrs[k], j->lens[k]);
-    c->salen = j->lens[k];
-    job_unref(j);
+    size_t k = s->addr_next++ % e->n;
+    memcpy(&c->sa, &e->addrs[k], e->lens[k]);
+    c->salen = e->lens[k];
     tcp_connect(c);
 }
 
@@ -300,32 +243,19 @@ void nats_client_pool_start_attempt(struct nats_client *c)
         tcp_connect(c);
         return;
     }
-    struct nats_resolve *j = calloc(1, sizeof(*j));
-    if (j == NULL) {
-        attempt_fail(c, -ENOMEM, "out of memory");
+    char port[RESOLVE_PORT_MAX];
+    snprintf(port, sizeof(port), "%u", (unsigned)s->port);
+    struct resolve_query q = {s->host, port, 0};
+    int rc = resolve_start(&c->resolve, &q, 1);
+    if (rc == -ENOMEM) {
+        attempt_fail(c, rc, "out of memory");
         return;
     }
-    atomic_init(&j->refs, 2);
-    atomic_init(&j->done, 0);
-    memcpy(j->host, s->host, sizeof(j->host));
-    snprintf(j->port, sizeof(j->port), "%u", (unsigned)s->port);
-    pthread_attr_t attr;
-    pthread_t tid;
-    int rc = pthread_attr_init(&attr);
-    if (rc == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        rc = pthread_create(&tid, &attr, resolve_thread, j);
-        pthread_attr_destroy(&attr);
-    }
-    if (rc != 0) {
-        free(j);
-        attempt_fail(c, -rc, "cannot start the resolver thread");
+    if (rc < 0) {
+        attempt_fail(c, rc, "cannot start the resolver thread");
         return;
     }
-    c->resolve = j;
-    c->resolve_polls = 0;
     c->phase = NATS_PH_RESOLVING;
-    loop_timer_start(c->loop, &c->t_resolve, 0);
 }
 
 /* ------------------------------------------------------------- back-off */
@@ -377,5 +307,5 @@ void nats_client_pool_schedule(struct nats_client *c)
 void nats_client_pool_init_timers(struct nats_client *c)
 {
     loop_timer_init(&c->t_reconnect, reconnect_timer);
-    loop_timer_init(&c->t_resolve, resolve_poll);
+    resolve_init(&c->resolve, c->loop, resolve_done);
 }

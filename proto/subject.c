@@ -11,6 +11,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "proto/ascii_internal.h"
+
 struct sink {
     uint8_t *p;
     size_t cap;
@@ -52,49 +54,12 @@ static int finish(const struct sink *s)
     return s->len > s->cap ? SUBJECT_E_SPACE : (int)s->len;
 }
 
-static int is_digit(uint8_t c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int hex_val(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static uint8_t lower(uint8_t c)
 {
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
 }
 
 /* ------------------------------------------------------------------ host */
-
-/* Dotted quad as Go's net.ParseIP reads it: 4 parts, 0..255, no leading 0. */
-static int is_ipv4(const uint8_t *p, size_t n)
-{
-    unsigned parts = 0, val = 0, digits = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n || p[i] == '.') {
-            if (digits == 0 || val > 255)
-                return 0;
-            parts++;
-            val = 0;
-            digits = 0;
-            continue;
-        }
-        if (!is_digit(p[i]) || (digits == 1 && val == 0) || digits == 3)
-            return 0;
-        val = val * 10 + (unsigned)(p[i] - '0');
-        digits++;
-    }
-    return parts == 4;
-}
 
 static int is_ipv6(const uint8_t *p, size_t n)
 {
@@ -115,7 +80,7 @@ static int port_ok(const uint8_t *p, size_t n)
     if (n > 5)
         return 0;
     for (size_t i = 0; i < n; i++) {
-        if (!is_digit(p[i]))
+        if (!ascii_is_digit(p[i]))
             return 0;
         v = v * 10 + (unsigned long)(p[i] - '0');
     }
@@ -127,7 +92,7 @@ static int port_ok(const uint8_t *p, size_t n)
 static int label_char(uint8_t c)
 {
     c = lower(c);
-    return (c >= 'a' && c <= 'z') || is_digit(c) || c == '-';
+    return (c >= 'a' && c <= 'z') || ascii_is_digit(c) || c == '-';
 }
 
 /* Validates a DNS name (no trailing dot) and emits its labels reversed. */
@@ -147,7 +112,7 @@ static int emit_dns(struct sink *s, const uint8_t *p, size_t n)
         }
         if (!label_char(p[i]) || ++label > 63)
             return SUBJECT_E_HOST;
-        if (!is_digit(p[i]))
+        if (!ascii_is_digit(p[i]))
             last_all_digits = 0;
     }
     /* A numeric last label is an address in some resolver's eyes. */
@@ -207,7 +172,7 @@ static int emit_host(struct sink *s, struct span host)
             return SUBJECT_E_HOST;
         n = colon_at;
     }
-    if (is_ipv4(p, n)) {
+    if (ascii_ipv4(p, n, NULL)) {
         put_mem(s, p, n);
         return 0;
     }
@@ -234,7 +199,7 @@ int subject_host(uint8_t *out, size_t cap, struct span host)
 /* Go's url.PathEscape keeps these; everything else (and '.') becomes %XX. */
 static int path_keep(uint8_t c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c))
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || ascii_is_digit(c))
         return 1;
     switch (c) {
     case '-':
@@ -270,7 +235,7 @@ static int pct_valid(const uint8_t *p, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (p[i] != '%')
             continue;
-        if (n - i < 3 || hex_val(p[i + 1]) < 0 || hex_val(p[i + 2]) < 0)
+        if (n - i < 3 || ascii_hex_val(p[i + 1]) < 0 || ascii_hex_val(p[i + 2]) < 0)
             return 0;
         i += 2;
     }
@@ -280,7 +245,7 @@ static int pct_valid(const uint8_t *p, size_t n)
 static uint8_t dec1(const uint8_t *p, size_t *i)
 {
     if (p[*i] == '%') {
-        uint8_t c = (uint8_t)(hex_val(p[*i + 1]) << 4 | hex_val(p[*i + 2]));
+        uint8_t c = (uint8_t)(ascii_hex_val(p[*i + 1]) << 4 | ascii_hex_val(p[*i + 2]));
         *i += 3;
         return c;
     }
@@ -294,7 +259,7 @@ static int seg_valid2(const uint8_t *p, size_t a, size_t b)
     for (size_t i = a; i < b;) {
         uint8_t c = dec1(p, &i);
         if (pending) {
-            if (hex_val(c) < 0)
+            if (ascii_hex_val(c) < 0)
                 return 0;
             pending--;
         } else if (c == '%') {
@@ -314,7 +279,7 @@ static void emit_segment(struct sink *s, const uint8_t *p, size_t a, size_t b)
         if (!twice) {
             put_escaped(s, c);
         } else if (pending) {
-            acc = (uint8_t)(acc << 4 | hex_val(c));
+            acc = (uint8_t)(acc << 4 | ascii_hex_val(c));
             if (--pending == 0)
                 put_escaped(s, acc);
         } else if (c == '%') {
@@ -371,7 +336,7 @@ int subject_path(uint8_t *out, size_t cap, struct span path)
 
 static int tchar(uint8_t c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c))
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || ascii_is_digit(c))
         return 1;
     return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
@@ -571,7 +536,7 @@ int subject_fallback_path(uint8_t *out, size_t cap, struct span subject, struct 
             /* Only what subject_path produces: the result becomes a request
              * target, so nothing a foreign publisher sneaks in may pass. */
             if (c == '%') {
-                if (n - i < 3 || hex_val(p[i + 1]) < 0 || hex_val(p[i + 2]) < 0)
+                if (n - i < 3 || ascii_hex_val(p[i + 1]) < 0 || ascii_hex_val(p[i + 2]) < 0)
                     return SUBJECT_E_SUBJECT;
             } else if (c != '.' && !path_keep(c)) {
                 return SUBJECT_E_SUBJECT;

@@ -8,26 +8,14 @@
 #include "proto/tls_pem.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/outbuf.h"
 #include "proto/tls.h"
-#include "proto/tls_pem_internal.h"
 
 /* --------------------------------------------------------------- errors */
-
-void tls_pem_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 const char *tls_pem_strerror(int err)
 {
@@ -188,7 +176,7 @@ static int pem_walk(const uint8_t *buf, size_t n, pem_object_fn fn, void *cookie
         /* The decoder only stops short at an event: anything else
          * would never terminate. */
         if (k == 0 && ev == 0) {
-            tls_pem_set_err(err, errlen, "PEM decoder stalled at line %u", at);
+            outbuf_errf(err, errlen, "PEM decoder stalled at line %u", at);
             rc = TLS_PEM_E_PEM;
             goto out;
         }
@@ -204,8 +192,7 @@ static int pem_walk(const uint8_t *buf, size_t n, pem_object_fn fn, void *cookie
         case BR_PEM_END_OBJ:
             in_obj = 0;
             if (sink.overflow) {
-                tls_pem_set_err(err, errlen, "PEM object '%s' at line %u too large", name,
-                                obj_line);
+                outbuf_errf(err, errlen, "PEM object '%s' at line %u too large", name, obj_line);
                 rc = TLS_PEM_E_PEM;
                 goto out;
             }
@@ -214,7 +201,7 @@ static int pem_walk(const uint8_t *buf, size_t n, pem_object_fn fn, void *cookie
                 goto out;
             break;
         case BR_PEM_ERROR:
-            tls_pem_set_err(err, errlen, "PEM decode error at line %u", at);
+            outbuf_errf(err, errlen, "PEM decode error at line %u", at);
             rc = TLS_PEM_E_PEM;
             goto out;
         default:
@@ -222,8 +209,8 @@ static int pem_walk(const uint8_t *buf, size_t n, pem_object_fn fn, void *cookie
         }
     }
     if (in_obj) {
-        tls_pem_set_err(err, errlen, "PEM decode error at line %u: object '%s' has no END line",
-                        obj_line, name);
+        outbuf_errf(err, errlen, "PEM decode error at line %u: object '%s' has no END line",
+                    obj_line, name);
         rc = TLS_PEM_E_PEM;
     }
 out:
@@ -332,7 +319,7 @@ static int anchors_object(void *cookie, const char *name, const uint8_t *der, si
         return 0;
     }
     if (a->n == TLS_PEM_MAX_ANCHORS) {
-        tls_pem_set_err(w->err, w->errlen, "more than %u certificates", TLS_PEM_MAX_ANCHORS);
+        outbuf_errf(w->err, w->errlen, "more than %u certificates", TLS_PEM_MAX_ANCHORS);
         return TLS_PEM_E_TOO_MANY;
     }
     dn.cap = len;
@@ -348,7 +335,7 @@ static int anchors_object(void *cookie, const char *name, const uint8_t *der, si
         return 0;
     }
     if (e != 0) {
-        tls_pem_set_err(w->err, w->errlen, "certificate%s: %s", where(line).text, tls_strerror(-e));
+        outbuf_errf(w->err, w->errlen, "certificate%s: %s", where(line).text, tls_strerror(-e));
         free(dn.buf);
         return TLS_PEM_E_BAD_CERT;
     }
@@ -400,21 +387,21 @@ int tls_pem_anchors_parse(struct tls_pem_anchors *a, const uint8_t *buf, size_t 
 
     memset(a, 0, sizeof(*a));
     if (n > TLS_PEM_MAX_FILE) {
-        tls_pem_set_err(err, errlen, "input larger than %u bytes", TLS_PEM_MAX_FILE);
+        outbuf_errf(err, errlen, "input larger than %u bytes", TLS_PEM_MAX_FILE);
         return TLS_PEM_E_TOO_LARGE;
     }
     rc = pem_walk(buf, n, anchors_object, &w, err, errlen);
     if (rc == 0 && a->n == 0) {
         if (a->unsupported > 0)
-            tls_pem_set_err(err, errlen,
-                            "no usable certificate in file (%zu with unsupported key types)",
-                            a->unsupported);
+            outbuf_errf(err, errlen,
+                        "no usable certificate in file (%zu with unsupported key types)",
+                        a->unsupported);
         else if (w.skipped > 0)
-            tls_pem_set_err(err, errlen,
-                            "no certificate in file (skipped %zu other object(s), e.g. '%s')",
-                            w.skipped, w.skipped_name);
+            outbuf_errf(err, errlen,
+                        "no certificate in file (skipped %zu other object(s), e.g. '%s')",
+                        w.skipped, w.skipped_name);
         else
-            tls_pem_set_err(err, errlen, "no certificate in file");
+            outbuf_errf(err, errlen, "no certificate in file");
         rc = TLS_PEM_E_NO_CERT;
     }
     if (rc != 0)
@@ -444,18 +431,17 @@ static int chain_object(void *cookie, const char *name, const uint8_t *der, size
     if (!is_cert_name(name))
         return 0;
     if (c->n == TLS_PEM_MAX_CHAIN) {
-        tls_pem_set_err(w->err, w->errlen, "more than %u certificates in chain", TLS_PEM_MAX_CHAIN);
+        outbuf_errf(w->err, w->errlen, "more than %u certificates in chain", TLS_PEM_MAX_CHAIN);
         return TLS_PEM_E_TOO_MANY;
     }
     e = cert_decode(&xd, NULL, der, len, &pk);
     if (e != 0) {
-        tls_pem_set_err(w->err, w->errlen, "certificate%s: %s", where(line).text, tls_strerror(-e));
+        outbuf_errf(w->err, w->errlen, "certificate%s: %s", where(line).text, tls_strerror(-e));
         return TLS_PEM_E_BAD_CERT;
     }
     if (c->n == 0) {
         if (pkey_size(pk) > sizeof(c->pkey_buf)) {
-            tls_pem_set_err(w->err, w->errlen, "certificate%s: public key too large",
-                            where(line).text);
+            outbuf_errf(w->err, w->errlen, "certificate%s: public key too large", where(line).text);
             return TLS_PEM_E_BAD_CERT;
         }
         pkey_copy(&c->pkey, c->pkey_buf, pk);
@@ -490,12 +476,12 @@ int tls_pem_chain_parse(struct tls_pem_chain *c, const uint8_t *buf, size_t n, c
 
     memset(c, 0, sizeof(*c));
     if (n > TLS_PEM_MAX_FILE) {
-        tls_pem_set_err(err, errlen, "input larger than %u bytes", TLS_PEM_MAX_FILE);
+        outbuf_errf(err, errlen, "input larger than %u bytes", TLS_PEM_MAX_FILE);
         return TLS_PEM_E_TOO_LARGE;
     }
     rc = pem_walk(buf, n, chain_object, &w, err, errlen);
     if (rc == 0 && c->n == 0) {
-        tls_pem_set_err(err, errlen, "no certificate in file");
+        outbuf_errf(err, errlen, "no certificate in file");
         rc = TLS_PEM_E_NO_CERT;
     }
     if (rc == 0) {
@@ -570,32 +556,31 @@ static int key_object(void *cookie, const char *name, const uint8_t *der, size_t
 
     if (strcmp(name, "ENCRYPTED PRIVATE KEY") == 0) {
         w->encrypted = 1;
-        tls_pem_set_err(w->err, w->errlen, "key%s is encrypted (decrypt it first)",
-                        where(line).text);
+        outbuf_errf(w->err, w->errlen, "key%s is encrypted (decrypt it first)", where(line).text);
         return TLS_PEM_E_ENCRYPTED_KEY;
     }
     if (name[0] != '\0' && strcmp(name, "PRIVATE KEY") != 0 &&
         strcmp(name, "RSA PRIVATE KEY") != 0 && strcmp(name, "EC PRIVATE KEY") != 0)
         return 0;
     if (w->k->type != 0) {
-        tls_pem_set_err(w->err, w->errlen, "second private key%s", where(line).text);
+        outbuf_errf(w->err, w->errlen, "second private key%s", where(line).text);
         return TLS_PEM_E_MULTIPLE_KEYS;
     }
     br_skey_decoder_init(&sd);
     br_skey_decoder_push(&sd, der, len);
     e = br_skey_decoder_last_error(&sd);
     if (e == BR_ERR_X509_UNSUPPORTED) {
-        tls_pem_set_err(w->err, w->errlen,
-                        "key%s: unsupported key type or curve (RSA, or EC P-256/P-384/P-521)",
-                        where(line).text);
+        outbuf_errf(w->err, w->errlen,
+                    "key%s: unsupported key type or curve (RSA, or EC P-256/P-384/P-521)",
+                    where(line).text);
         rc = TLS_PEM_E_UNSUPPORTED_KEY;
     } else if (e != 0) {
-        tls_pem_set_err(w->err, w->errlen, "key%s: %s", where(line).text, tls_strerror(-e));
+        outbuf_errf(w->err, w->errlen, "key%s: %s", where(line).text, tls_strerror(-e));
         rc = TLS_PEM_E_BAD_KEY;
     } else if (br_skey_decoder_key_type(&sd) == BR_KEYTYPE_EC &&
                !ec_curve_supported(br_skey_decoder_get_ec(&sd)->curve)) {
-        tls_pem_set_err(w->err, w->errlen, "key%s: unsupported EC curve (P-256, P-384, P-521 only)",
-                        where(line).text);
+        outbuf_errf(w->err, w->errlen, "key%s: unsupported EC curve (P-256, P-384, P-521 only)",
+                    where(line).text);
         rc = TLS_PEM_E_UNSUPPORTED_KEY;
     } else {
         key_store(w->k, &sd);
@@ -618,18 +603,18 @@ int tls_pem_key_parse(struct tls_pem_key *k, const uint8_t *buf, size_t n, char 
 
     memset(k, 0, sizeof(*k));
     if (n > TLS_PEM_MAX_FILE) {
-        tls_pem_set_err(err, errlen, "input larger than %u bytes", TLS_PEM_MAX_FILE);
+        outbuf_errf(err, errlen, "input larger than %u bytes", TLS_PEM_MAX_FILE);
         return TLS_PEM_E_TOO_LARGE;
     }
     /* Legacy OpenSSL encryption puts headers inside the PEM body, which
      * the decoder would only report as bad Base64. */
     if (memmem(buf, n, legacy_enc, sizeof(legacy_enc) - 1) != NULL) {
-        tls_pem_set_err(err, errlen, "key is encrypted (decrypt it first)");
+        outbuf_errf(err, errlen, "key is encrypted (decrypt it first)");
         return TLS_PEM_E_ENCRYPTED_KEY;
     }
     rc = pem_walk(buf, n, key_object, &w, err, errlen);
     if (rc == 0 && k->type == 0) {
-        tls_pem_set_err(err, errlen, "no private key in file");
+        outbuf_errf(err, errlen, "no private key in file");
         rc = TLS_PEM_E_NO_KEY;
     }
     if (rc != 0)
@@ -659,13 +644,13 @@ int tls_pem_check_pair(const struct tls_pem_chain *c, const struct tls_pem_key *
     uint8_t buf[BR_X509_BUFSIZE_KEY];
 
     if (c == NULL || k == NULL || c->n == 0 || k->type == 0) {
-        tls_pem_set_err(err, errlen, "certificate chain or key not loaded");
+        outbuf_errf(err, errlen, "certificate chain or key not loaded");
         return -EINVAL;
     }
     if (c->key_type != k->type) {
-        tls_pem_set_err(err, errlen, "private key is %s but the certificate key is %s",
-                        k->type == BR_KEYTYPE_RSA ? "RSA" : "EC",
-                        c->key_type == BR_KEYTYPE_RSA ? "RSA" : "EC");
+        outbuf_errf(err, errlen, "private key is %s but the certificate key is %s",
+                    k->type == BR_KEYTYPE_RSA ? "RSA" : "EC",
+                    c->key_type == BR_KEYTYPE_RSA ? "RSA" : "EC");
         return TLS_PEM_E_KEY_MISMATCH;
     }
     if (k->type == BR_KEYTYPE_RSA) {
@@ -674,7 +659,7 @@ int tls_pem_check_pair(const struct tls_pem_chain *c, const struct tls_pem_key *
 
         if (len == 0 || len > sizeof(buf) || modulus(buf, &k->u.rsa) != len ||
             !be_int_eq(buf, len, c->pkey.key.rsa.n, c->pkey.key.rsa.nlen)) {
-            tls_pem_set_err(err, errlen, "RSA private key does not match the certificate");
+            outbuf_errf(err, errlen, "RSA private key does not match the certificate");
             return TLS_PEM_E_KEY_MISMATCH;
         }
     } else {
@@ -682,12 +667,12 @@ int tls_pem_check_pair(const struct tls_pem_chain *c, const struct tls_pem_key *
         size_t len;
 
         if (k->u.ec.curve != c->pkey.key.ec.curve) {
-            tls_pem_set_err(err, errlen, "EC private key is on another curve than the certificate");
+            outbuf_errf(err, errlen, "EC private key is on another curve than the certificate");
             return TLS_PEM_E_KEY_MISMATCH;
         }
         len = br_ec_compute_pub(br_ec_get_default(), &pub, buf, &k->u.ec);
         if (len == 0 || len != c->pkey.key.ec.qlen || memcmp(buf, c->pkey.key.ec.q, len) != 0) {
-            tls_pem_set_err(err, errlen, "EC private key does not match the certificate");
+            outbuf_errf(err, errlen, "EC private key does not match the certificate");
             return TLS_PEM_E_KEY_MISMATCH;
         }
     }

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proto/tls_pem_internal.h"
+#include "core/outbuf.h"
 
 /*
  * Reads a whole regular file (at most TLS_PEM_MAX_FILE bytes) into a
@@ -30,21 +30,21 @@ static int read_file(const char *path, uint8_t **out, size_t *outlen, char *err,
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         rc = -errno;
-        tls_pem_set_err(err, errlen, "%s: %s", path, strerror(-rc));
+        outbuf_errf(err, errlen, "%s: %s", path, strerror(-rc));
         return rc;
     }
     if (fstat(fd, &st) != 0) {
         rc = -errno;
-        tls_pem_set_err(err, errlen, "%s: %s", path, strerror(-rc));
+        outbuf_errf(err, errlen, "%s: %s", path, strerror(-rc));
         goto err0;
     }
     if (!S_ISREG(st.st_mode)) {
-        tls_pem_set_err(err, errlen, "%s: not a regular file", path);
+        outbuf_errf(err, errlen, "%s: not a regular file", path);
         rc = TLS_PEM_E_NOT_FILE;
         goto err0;
     }
     if ((uintmax_t)st.st_size > TLS_PEM_MAX_FILE) {
-        tls_pem_set_err(err, errlen, "%s: file larger than %u bytes", path, TLS_PEM_MAX_FILE);
+        outbuf_errf(err, errlen, "%s: file larger than %u bytes", path, TLS_PEM_MAX_FILE);
         rc = TLS_PEM_E_TOO_LARGE;
         goto err0;
     }
@@ -53,14 +53,14 @@ static int read_file(const char *path, uint8_t **out, size_t *outlen, char *err,
     buf = malloc(cap);
     if (buf == NULL) {
         rc = -ENOMEM;
-        tls_pem_set_err(err, errlen, "%s: out of memory", path);
+        outbuf_errf(err, errlen, "%s: out of memory", path);
         goto err0;
     }
     for (;;) {
         ssize_t r;
 
         if (len == cap) {
-            tls_pem_set_err(err, errlen, "%s: file grew while being read", path);
+            outbuf_errf(err, errlen, "%s: file grew while being read", path);
             rc = -EAGAIN;
             goto err1;
         }
@@ -69,7 +69,7 @@ static int read_file(const char *path, uint8_t **out, size_t *outlen, char *err,
             continue;
         if (r < 0) {
             rc = -errno;
-            tls_pem_set_err(err, errlen, "%s: %s", path, strerror(-rc));
+            outbuf_errf(err, errlen, "%s: %s", path, strerror(-rc));
             goto err1;
         }
         if (r == 0)
@@ -96,7 +96,7 @@ static void prefix_path(const char *path, char *err, size_t errlen)
     if (err == NULL || errlen == 0)
         return;
     snprintf(detail, sizeof(detail), "%s", err);
-    tls_pem_set_err(err, errlen, "%s: %s", path, detail);
+    outbuf_errf(err, errlen, "%s: %s", path, detail);
 }
 
 typedef int (*parse_fn)(void *out, const uint8_t *buf, size_t n, char *err, size_t errlen);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/outbuf.h"
+#include "proto/ascii_internal.h"
 
 /* Longest IPv6 text inet_pton accepts ("ffff:...:255.255.255.255"). */
 #define IPV6_TEXT_MAX 45
@@ -31,25 +32,10 @@ static bool is_alpha(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int hex_val(char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool is_unreserved(char c)
 {
-    return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
+    return is_alpha(c) || ascii_is_digit((uint8_t)c) || c == '-' || c == '.' || c == '_' ||
+           c == '~';
 }
 
 static bool is_sub_delim(char c)
@@ -76,7 +62,8 @@ static int check_chars(const char *p, size_t n, const char *extra)
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
         if (c == '%') {
-            if (n - i < 3 || hex_val(p[i + 1]) < 0 || hex_val(p[i + 2]) < 0)
+            if (n - i < 3 || ascii_hex_val((uint8_t)p[i + 1]) < 0 ||
+                ascii_hex_val((uint8_t)p[i + 2]) < 0)
                 return URL_EPERCENT;
             i += 2;
         } else if (!is_unreserved(c) && !is_sub_delim(c) && (c == '\0' || !strchr(extra, c))) {
@@ -95,7 +82,7 @@ static int decode(const char *p, size_t n, uint8_t *out)
     for (size_t i = 0; i < n; i++) {
         uint8_t c = (uint8_t)p[i];
         if (c == '%') {
-            c = (uint8_t)(hex_val(p[i + 1]) * 16 + hex_val(p[i + 2]));
+            c = (uint8_t)(ascii_hex_val((uint8_t)p[i + 1]) * 16 + ascii_hex_val((uint8_t)p[i + 2]));
             i += 2;
         }
         if (c < 0x20 || c == 0x7f)
@@ -133,28 +120,6 @@ static int parse_userinfo(const char *p, size_t n, struct url *u, uint8_t *buf, 
     return ul + pl;
 }
 
-static bool parse_ipv4(const char *p, size_t n, uint8_t out[4])
-{
-    size_t i = 0;
-
-    for (int part = 0; part < 4; part++) {
-        unsigned v = 0;
-        size_t start = i;
-        if (part > 0) {
-            if (i >= n || p[i] != '.')
-                return false;
-            start = ++i;
-        }
-        while (i < n && is_digit(p[i]) && i - start < 3)
-            v = v * 10 + (unsigned)(p[i++] - '0');
-        /* No empty part, no leading zero (octal in inet_aton), <= 255. */
-        if (i == start || (p[start] == '0' && i - start > 1) || v > 255)
-            return false;
-        out[part] = (uint8_t)v;
-    }
-    return i == n;
-}
-
 static int check_host(const char *p, size_t n, struct url *u)
 {
     size_t len = n, label = 0;
@@ -174,15 +139,15 @@ static int check_host(const char *p, size_t n, struct url *u)
             }
             continue;
         }
-        if (!is_alpha(p[i]) && !is_digit(p[i]) && p[i] != '-' && p[i] != '_')
+        if (!is_alpha(p[i]) && !ascii_is_digit((uint8_t)p[i]) && p[i] != '-' && p[i] != '_')
             return URL_EHOST;
-        last_numeric = last_numeric && is_digit(p[i]);
+        last_numeric = last_numeric && ascii_is_digit((uint8_t)p[i]);
         label++;
     }
     if (last_numeric) {
         /* Resolvers read names ending in a number as IPv4 in several
          * legacy notations; accept only the one unambiguous form. */
-        if (!parse_ipv4(p, n, u->ip))
+        if (!ascii_ipv4((const uint8_t *)p, n, u->ip))
             return URL_EHOST;
         u->host_type = URL_HOST_IPV4;
     } else {
@@ -198,7 +163,7 @@ static int parse_port(const char *p, size_t n, uint16_t *out)
     if (n == 0 || n > 5)
         return URL_EPORT;
     for (size_t i = 0; i < n; i++) {
-        if (!is_digit(p[i]))
+        if (!ascii_is_digit((uint8_t)p[i]))
             return URL_EPORT;
         v = v * 10 + (unsigned)(p[i] - '0');
     }
@@ -264,7 +229,8 @@ static int parse_scheme(const char *s, size_t n, unsigned flags, struct url *u)
 {
     size_t i = 0;
 
-    while (i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))
+    while (i < n && (is_alpha(s[i]) || ascii_is_digit((uint8_t)s[i]) || s[i] == '+' ||
+                     s[i] == '-' || s[i] == '.'))
         i++;
     if (i == 0 || n - i < 3 || memcmp(s + i, "://", 3) != 0) {
         if (!(flags & URL_NO_SCHEME_NATS))
