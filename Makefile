@@ -17,6 +17,9 @@ DEPS_PKGS := build-essential clang libclang-rt-14-dev liburing-dev libbearssl-de
              node-llhttp libcmocka-dev libsodium-dev nats-server libnats-dev \
              curl openssl python3 python3-websockets
 
+# Only `make bench-http` needs these; `make bench-deps` installs them.
+BENCH_PKGS := wrk nginx-light
+
 LLHTTP_DIR := /usr/share/llhttp
 LLHTTP_INC := /usr/share/include/llhttp
 LLHTTP_SRC := $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c $(LLHTTP_DIR)/llhttp.c
@@ -50,7 +53,8 @@ TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_BIN   := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test unit asan fuzz fuzz-smoke static demo clean bench-nats bench-ws bench-bin check-deps
+.PHONY: all deps test unit asan fuzz fuzz-smoke static demo clean bench-nats bench-ws bench-bin check-deps \
+        bench-deps bench-http
 .DELETE_ON_ERROR:
 # Object files are kept even when only a pattern rule names them.
 .SECONDARY:
@@ -61,15 +65,16 @@ all: $(BUILD)/h8sd $(BUILD)/h8srd
 # Installs whatever is missing when run as root; otherwise prints the exact
 # command. Targets that compile depend on check-deps, which only verifies and
 # names the missing packages.
-deps:
-	@missing=$$(for p in $(DEPS_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+deps bench-deps: PKGS = $(if $(filter bench-deps,$@),$(BENCH_PKGS),$(DEPS_PKGS))
+deps bench-deps:
+	@missing=$$(for p in $(PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	    | grep -q 'install ok installed' || echo $$p; done); \
-	if [ -z "$$missing" ]; then echo "deps: all packages present"; exit 0; fi; \
+	if [ -z "$$missing" ]; then echo "$@: all packages present"; exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
-	    echo "deps: installing:" $$missing; \
+	    echo "$@: installing:" $$missing; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else \
-	    echo "deps: missing packages; run: sudo apt-get install -y" $$missing; exit 1; \
+	    echo "$@: missing packages; run: sudo apt-get install -y" $$missing; exit 1; \
 	fi
 
 check-deps:
@@ -172,6 +177,16 @@ bench-ws: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_ws
 	@$(BUILD)/bench/bench_ws $(BENCH_WS_ARGS)
 
+# HTTP through the tunnel against nginx: wrk (keep-alive, 64 connections,
+# 1 KiB answers) straight at an nginx backend, through one and two nginx
+# proxies, and through h8sd → nats-server → h8srd, interleaved over
+# BENCH_ROUNDS rounds of BENCH_SECONDS each; prints medians, ratios and CPU
+# time per request (see bench/bench_http.sh).
+BENCH_SECONDS ?= 5
+bench-http: deps bench-deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SECONDS=$(BENCH_SECONDS) bench/bench_http.sh
+
 # ---------------------------------------------------------------- release
 static:
 	@$(MAKE) --no-print-directory BUILD=build/static LDFLAGS="-static" all
@@ -179,10 +194,10 @@ static:
 	    if ldd $$b >/dev/null 2>&1; then echo "$$b is not static"; exit 1; fi; \
 	    echo "$$b: static, $$(stat -c %s $$b) bytes"; done
 
+# nats-server, a sample app, h8srd and h8sd on loopback, and a few real
+# requests through them (tests/demo.sh); everything stops at the end.
 demo: deps all
-	@./build/h8sd --help
-	@echo
-	@./build/h8srd --help
+	@tests/demo.sh $(BUILD)
 
 clean:
 	rm -rf build
