@@ -3,9 +3,10 @@
 # real requests.
 #
 # Starts, in a fresh temporary directory and on free loopback ports only:
-# a nats-server, a small sample app (python3 http.server), h8srd in front of
-# the app and h8sd in front of everything; then sends a few requests
-# through h8sd with curl, printing each command and its answer; then shuts
+# a nats-server, a small sample app (python3 http.server), a WebSocket echo
+# app (python3-websockets), h8srd in front of the apps and h8sd in front of
+# everything; then sends a few requests through h8sd with curl and one
+# WebSocket session, printing each command and its answer; then shuts
 # everything down (also on Ctrl-C or on any failure). Needs nothing from
 # the network.
 #
@@ -139,10 +140,32 @@ wait_for "$dir/app.log" '^PORT '
 app_port=$(awk '/^PORT /{print $2; exit}' "$dir/app.log")
 echo "app at 127.0.0.1:$app_port (nothing public ever connects to it)"
 
-step "h8srd, the agent next to the app: connects out to NATS, opens no port"
-echo "\$ h8srd --nats-url=$nats_url --hostname=$host --backend-url=http://127.0.0.1:$app_port"
+step "a private WebSocket app: an echo server (python3-websockets) on another loopback port"
+cat >"$dir/ws_app.py" <<'EOF'
+import asyncio, sys, websockets
+
+async def echo(ws, path):
+    async for msg in ws:
+        await ws.send(msg)
+
+async def main():
+    async with websockets.serve(echo, "127.0.0.1", 0) as srv:
+        print("PORT %d" % srv.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Future()
+
+asyncio.run(main())
+EOF
+"$python" "$dir/ws_app.py" >"$dir/ws_app.log" 2>&1 &
+pids+=($!) names+=(ws-app)
+wait_for "$dir/ws_app.log" '^PORT '
+ws_port=$(awk '/^PORT /{print $2; exit}' "$dir/ws_app.log")
+ws_host=chat.example.com
+echo "WebSocket app at 127.0.0.1:$ws_port"
+
+step "h8srd, the agent next to the apps: connects out to NATS, opens no port"
+echo "\$ h8srd --nats-url=$nats_url --hostname=$host --backend-url=http://127.0.0.1:$app_port --route=$ws_host=http://127.0.0.1:$ws_port"
 "$h8srd" --nats-url="$nats_url" --hostname="$host" --backend-url="http://127.0.0.1:$app_port" \
-    >"$dir/h8srd.log" 2>&1 &
+    --route="$ws_host=http://127.0.0.1:$ws_port" >"$dir/h8srd.log" 2>&1 &
 pids+=($!) names+=(h8srd)
 wait_for "$dir/h8srd.log" 'event=agent_ready'
 
@@ -186,7 +209,28 @@ curl -sS -N -H "Host: $host" "$gw/stream" | while IFS= read -r line; do
     echo "[received $(date +%H:%M:%S.%N | cut -c1-12)] $line"
 done
 
-step "4. A host no agent serves: 503 at once"
+step "4. A WebSocket through the tunnel: text and binary echoed by the private app"
+cat >"$dir/ws_client.py" <<'EOF'
+import asyncio, sys, websockets
+
+async def main(port, host):
+    # The URI names the public host (it becomes the Host header); the TCP
+    # connection goes to the gateway on loopback.
+    async with websockets.connect("ws://%s/chat" % host, host="127.0.0.1", port=port,
+                                  open_timeout=10, close_timeout=5) as ws:
+        for msg in ["hello through h8s", b"\x00\x01binary\xff"]:
+            await ws.send(msg)
+            back = await asyncio.wait_for(ws.recv(), 10)
+            print("sent %-28r got back %r (%s)" % (msg, back, type(back).__name__))
+        await ws.close(1000, "demo done")
+        print("closed with code %d" % ws.close_code)
+
+asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+EOF
+echo "\$ python3 ws_client.py   # ws://$ws_host/chat via h8sd at 127.0.0.1:$gw_port"
+timeout 30 "$python" "$dir/ws_client.py" "$gw_port" "$ws_host"
+
+step "5. A host no agent serves: 503 at once"
 run curl -sS -i -H "Host: nobody.example.com" "$gw/"
 
 step "what the daemons logged (one line per exchange; the first is the readiness probe)"
